@@ -1,0 +1,141 @@
+"""The `um2n move` command: good input, the bad-input corpus, no overwriting, core isolation."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import meshio
+import numpy as np
+import pytest
+
+from um2n.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+BAD = ROOT / "tests" / "data" / "bad"
+MONITOR = "1 + 10*exp(-((x-0.3)**2 + (y-0.2)**2)/0.01)"
+
+
+def run_cli(*args, cwd=None):
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    return subprocess.run([sys.executable, "-m", "um2n", *map(str, args)], capture_output=True,
+                          text=True, env=env, cwd=cwd, timeout=300)
+
+
+# file, monitor arguments, expected message
+BAD_CASES = [
+    ("garbage.msh", ["--monitor", "1"], "garbage.msh: cannot read the mesh"),
+    ("empty.vtu", ["--monitor", "1"], "empty.vtu: file is empty"),
+    ("does_not_exist.msh", ["--monitor", "1"], "does_not_exist.msh: file not found"),
+    ("quads.vtu", ["--monitor", "1"], "quads.vtu: has quad cells; um2n moves linear triangle meshes only"),
+    ("mixed_tri_quad.vtu", ["--monitor", "1"], "mixed_tri_quad.vtu: has quad cells"),
+    ("triangle6.vtu", ["--monitor", "1"], "triangle6.vtu: has triangle6 cells"),
+    ("tetra.vtu", ["--monitor", "1"], "tetra.vtu: 3D mesh (tetra cells)"),
+    ("z_varies.vtu", ["--monitor", "1"], "z_varies.vtu: 3D mesh (z varies by 0.3)"),
+    ("only_lines.vtu", ["--monitor", "1"], "only_lines.vtu: the mesh has no triangle cells"),
+    ("nan_coords.vtu", ["--monitor", "1"], "nan_coords.vtu: 1 point(s) have NaN or infinite coordinates"),
+    ("degenerate.vtu", ["--monitor", "1"], "degenerate.vtu: 1 degenerate (zero-area) triangle(s)"),
+    ("monitor_nan.vtu", ["--monitor-field", "m"], "field 'm': 1 NaN or infinite value(s)"),
+    ("monitor_negative.vtu", ["--monitor-field", "m"], "field 'm': 1 negative value(s)"),
+    ("monitor_zero.vtu", ["--monitor-field", "m"], "field 'm': is zero everywhere"),
+    ("monitor_vector.vtu", ["--monitor-field", "m"], "field 'm' has 2 components; a monitor is scalar"),
+    ("good_square.vtu", ["--monitor-field", "rho"], "unknown point field 'rho' (available: m)"),
+    ("good_square.vtu", ["--monitor", "x - 2"], "negative value(s)"),
+    ("good_square.vtu", ["--monitor", "__import__('os')"], "function '__import__' is not allowed"),
+    ("good_square.vtu", ["--monitor", "1 + z"], "unknown name 'z'"),
+    ("good_square.vtu", ["--monitor", "1", "--weights", "nope.safetensors"], "nope.safetensors: weights file not found"),
+    ("good_square.vtu", ["--monitor", "1", "--weights", "garbage.msh"], "not a safetensors weights file"),
+]
+
+
+@pytest.mark.parametrize("fname,margs,msg", BAD_CASES, ids=[f"{c[0]}:{c[2][:25]}" for c in BAD_CASES])
+def test_bad_input_gets_one_line_message(tmp_path, capsys, monkeypatch, fname, margs, msg):
+    monkeypatch.chdir(BAD)
+    rc = main(["move", fname, "-o", str(tmp_path / "out.vtu"), *margs])
+    out, err = capsys.readouterr()
+    assert rc == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("um2n: error: ")
+    assert msg in lines[0]
+    assert not (tmp_path / "out.vtu").exists()
+
+
+def test_bad_input_in_a_real_process(tmp_path):
+    """The same, through the installed entry point: exit status 2, one line, no traceback."""
+    proc = run_cli("move", BAD / "quads.vtu", "-o", tmp_path / "o.vtu", "--monitor", "1")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"um2n: error: {BAD / 'quads.vtu'}: has quad cells; um2n moves linear triangle meshes only"
+
+
+def test_corpus_has_at_least_ten_bad_files():
+    bad_files = {c[0] for c in BAD_CASES if c[0] != "good_square.vtu"}
+    assert len(bad_files) >= 10
+    assert all((BAD / f).exists() for f in bad_files if f != "does_not_exist.msh")
+
+
+@pytest.mark.parametrize("suffix", [".msh", ".vtu"])
+def test_move_writes_mesh_with_tags_and_prints_quality(mesh_file, tmp_path, suffix):
+    src = tmp_path / f"sq{suffix}"
+    m = meshio.read(mesh_file("polygon_with_hole"))
+    meshio.write(src, m) if suffix == ".vtu" else src.write_bytes(Path(mesh_file("polygon_with_hole")).read_bytes())
+    rc = main(["move", str(src), "--monitor", MONITOR])
+    assert rc == 0
+    out = tmp_path / f"sq_moved{suffix}"
+    moved = meshio.read(out)
+    orig = meshio.read(src)
+    assert moved.points.shape == orig.points.shape
+    assert [c.type for c in moved.cells] == [c.type for c in orig.cells]
+    for key in ("gmsh:physical",):
+        for a, b in zip(moved.cell_data[key], orig.cell_data[key]):
+            assert np.array_equal(np.asarray(a).ravel(), np.asarray(b).ravel())
+    # refuses to overwrite an existing output; replaces it with --overwrite
+    assert main(["move", str(src), "--monitor", MONITOR]) == 2
+    assert main(["move", str(src), "--monitor", MONITOR, "--overwrite"]) == 0
+
+
+def test_move_output_text(mesh_file, tmp_path):
+    proc = run_cli("move", mesh_file("unit_square"), "-o", tmp_path / "o.msh", "--monitor", MONITOR)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "random initialisation" in out or "pretrained" in out
+    for row in ("inverted cells", "min angle", "max aspect ratio", "max/min area", "equidistribution CV"):
+        assert row in out
+    assert "before" in out and "after" in out
+
+
+def test_never_replaces_input(mesh_file, tmp_path, capsys):
+    src = tmp_path / "a.msh"
+    src.write_bytes(Path(mesh_file("unit_square")).read_bytes())
+    before = src.read_bytes()
+    assert main(["move", str(src), "-o", str(src), "--monitor", "1", "--overwrite"]) == 2
+    assert "would replace the input" in capsys.readouterr().err
+    assert src.read_bytes() == before
+
+
+def test_help_explains():
+    proc = run_cli("move", "--help")
+    assert proc.returncode == 0
+    assert "--monitor-field" in proc.stdout and "exp" in proc.stdout
+
+
+CORE_ONLY = r"""
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {'firedrake', 'petsc4py', 'pyop2', 'ufl', 'finat', 'FIAT', 'tsfc', 'mpi4py'}:
+            raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Block())
+import um2n.mesh, um2n.model, um2n.mover, um2n.quality, um2n.io, um2n.monitor, um2n.safeguard, um2n.cli
+from um2n.cli import main
+raise SystemExit(main(['move', sys.argv[1], '-o', sys.argv[2], '--monitor', '1 + 5*x*x']))
+"""
+
+
+def test_core_runs_without_firedrake(mesh_file, tmp_path):
+    """The mover core and `um2n move` import and run with Firedrake (and MPI) unimportable."""
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    proc = subprocess.run([sys.executable, "-c", CORE_ONLY, str(mesh_file("annulus")), str(tmp_path / "o.vtu")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "o.vtu").exists()

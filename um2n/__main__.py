@@ -1,0 +1,3 @@
+from um2n.cli import main
+
+raise SystemExit(main())

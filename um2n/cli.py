@@ -1,0 +1,185 @@
+"""The ``um2n`` command line.
+
+Subcommands:
+
+* ``um2n move IN [-o OUT] (--monitor EXPR | --monitor-field NAME) [--weights PATH]``:
+  move a 2D triangle mesh (``.msh``, ``.vtu``) towards a monitor, zero-shot;
+* ``um2n mesh GEO -o OUT [--lc H]``: mesh a gmsh geometry (``meshes/*.geo`` or a path);
+* ``um2n simulate CASE``: run a Firedrake simulation (needs Firedrake).
+
+User errors are reported in one line (``um2n: error: ...``) with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from um2n.errors import UM2NError
+
+EPILOG_MOVE = """\
+monitor expressions use x and y with numpy syntax, for example
+  --monitor "1 + 10*exp(-((x-0.3)**2 + (y-0.2)**2)/0.01)"
+allowed: numbers, x, y, pi, e, + - * / ** %, exp log sqrt abs sin cos tan tanh sinh cosh
+arctan arctan2 minimum maximum. --monitor-field takes a point field of the input mesh.
+
+The output keeps every cell block and physical tag of the input; .msh is written as gmsh
+2.2 (gmsh, Firedrake and ParaView read it), .vtu for ParaView. Existing files are never
+overwritten unless --overwrite is given, and the input never is.
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="um2n",
+        description="um2n: zero-shot mesh movement (r-adaptation) with a graph neural network.",
+    )
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    mv = sub.add_parser("move", help="move a 2D triangle mesh towards a monitor",
+                        description="Move a 2D triangle mesh towards a monitor with UM2N. Boundary "
+                        "vertices slide along their boundary (corners stay), and the result is "
+                        "never tangled.", epilog=EPILOG_MOVE,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    mv.add_argument("input", metavar="IN", help="input mesh (.msh, .vtu, or any format meshio reads)")
+    mv.add_argument("-o", "--output", metavar="OUT", help="output mesh (default: IN_moved with the same suffix)")
+    src = mv.add_mutually_exclusive_group(required=True)
+    src.add_argument("--monitor", metavar="EXPR", help="monitor expression in x and y")
+    src.add_argument("--monitor-field", metavar="NAME", help="monitor taken from a point field of IN")
+    mv.add_argument("--weights", metavar="PATH", help="model weights (.safetensors); default: shipped weights")
+    mv.add_argument("--corner-angle", type=float, default=20.0, metavar="DEG",
+                    help="boundary turning angle above which a vertex is a fixed corner (default 20)")
+    mv.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    mv.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
+
+    me = sub.add_parser("mesh", help="mesh a gmsh .geo geometry",
+                        description="Mesh a 2D gmsh geometry (a file, or a name from meshes/).")
+    me.add_argument("geo", metavar="GEO", help="path to a .geo, or a name such as annulus")
+    me.add_argument("-o", "--output", metavar="OUT", required=True, help="output .msh")
+    me.add_argument("--lc", type=float, help="mesh size (the geometry's 'lc' number)")
+    me.add_argument("--seed", type=int, default=0, help="gmsh random seed")
+
+    si = sub.add_parser("simulate", help="run a Firedrake simulation (needs Firedrake)",
+                        description="Run a simulation of the project (needs Firedrake).")
+    sim = si.add_subparsers(dest="case", metavar="CASE", required=True)
+    po = sim.add_parser("poisson", help="P1 Poisson with a manufactured solution: convergence study",
+                        description="Solve -lap u = f on the unit square with u = sin(pi x) sin(pi y) "
+                        "on a sequence of meshes; print the L2 errors and rates; write ParaView output.")
+    po.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32, 64], help="cells per side")
+    po.add_argument("--output-dir", default="output/poisson", help="folder for the .pvd output")
+    po.add_argument("--json", action="store_true", help="print the result as JSON")
+    return p
+
+
+def _cmd_move(args) -> int:
+    from um2n.io import read_mesh, write_mesh
+    from um2n.mesh import MeshGraph
+    from um2n.mover import UM2NMover
+    from um2n.monitor import check_monitor
+    from um2n.quality import mesh_quality, quality_table
+    from um2n.errors import MeshInputError, MonitorError
+
+    src = Path(args.input)
+    out = Path(args.output) if args.output else src.with_name(f"{src.stem}_moved{src.suffix}")
+    if out.resolve() == src.resolve():
+        raise MeshInputError(f"{out}: the output would replace the input; choose another name")
+    if out.exists() and not args.overwrite:
+        raise MeshInputError(f"{out}: output exists; choose another name or pass --overwrite")
+    mesh = read_mesh(src)
+    graph = MeshGraph.from_meshio(mesh, name=str(src), corner_angle=args.corner_angle)
+    if args.monitor_field:
+        name = args.monitor_field
+        if name not in mesh.point_data:
+            avail = ", ".join(sorted(mesh.point_data)) or "none"
+            raise MonitorError(f"{src}: unknown point field {name!r} (available: {avail})")
+        field = np.asarray(mesh.point_data[name], dtype=float)
+        if field.ndim > 1 and field.shape[1] != 1:
+            raise MonitorError(f"{src}: field {name!r} has {field.shape[1]} components; a monitor is scalar")
+        monitor = check_monitor(field.ravel()[graph.vertex_map] if len(field) == len(mesh.points) else field,
+                                graph.num_vertices, f"{src}: field {name!r}")
+    else:
+        monitor = args.monitor
+    mover = UM2NMover(weights=args.weights)
+    t = time.perf_counter()
+    res = mover.move(graph, monitor)
+    elapsed = time.perf_counter() - t
+    before = mesh_quality(graph.points, graph.triangles, res.monitor)
+    after = mesh_quality(res.points, graph.triangles, res.monitor)
+    moved = graph.to_meshio(res.points, template=mesh)
+    if out.suffix.lower() != ".msh":  # meshio cannot read back gmsh 2.2 NodeData it writes
+        full_monitor = np.zeros(len(mesh.points))
+        full_monitor[graph.vertex_map] = res.monitor
+        moved.point_data = {**moved.point_data, "um2n_monitor": full_monitor}
+    write_mesh(moved, out, overwrite=args.overwrite)
+    sg = res.safeguard
+    report = {
+        "input": str(src), "output": str(out), "weights": mover.weights_info,
+        "vertices": graph.num_vertices, "cells": graph.num_cells,
+        "boundary": {"corners": int(len(graph.corners)), "curves": graph.boundary.curve_types(),
+                     "max_deviation": res.boundary_deviation},
+        "safeguard": {"inverted_before": sg.inverted_before, "limited_vertices": sg.limited_vertices,
+                      "reset_vertices": sg.reset_vertices, "min_alpha": sg.min_alpha,
+                      "inverted_after": sg.inverted_after},
+        "time_s": elapsed, "quality_before": before.as_dict(), "quality_after": after.as_dict(),
+    }
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"um2n move: {src} -> {out}")
+    print(f"  model: {mover.weights_info}")
+    print(f"  mesh: {graph.num_vertices} vertices, {graph.num_cells} triangles, "
+          f"{len(graph.corners)} fixed corners, boundary curves {graph.boundary.curve_types()}")
+    print(f"  moved in {elapsed:.3f} s; boundary deviation {res.boundary_deviation:.2e}")
+    if sg.repaired:
+        print(f"  safeguard: the proposal had {sg.inverted_before} inverted and {sg.small_before} "
+              f"collapsing triangle(s); shortened the move of {sg.limited_vertices} vertices "
+              f"({sg.reset_vertices} kept in place); now 0 inverted")
+    else:
+        print("  safeguard: nothing to repair (0 inverted)")
+    print()
+    print(quality_table({"before": before, "after": after}))
+    return 0
+
+
+def _cmd_mesh(args) -> int:
+    from um2n.meshing import generate_mesh
+    from um2n.mesh import MeshGraph
+
+    out = generate_mesh(args.geo, args.output, lc=args.lc, seed=args.seed)
+    g = MeshGraph.from_file(out)
+    print(f"{out}: {g.num_vertices} vertices, {g.num_cells} triangles")
+    return 0
+
+
+def _cmd_simulate(args) -> int:
+    try:
+        import firedrake  # noqa: F401
+    except ImportError:
+        raise UM2NError("'um2n simulate' needs Firedrake; run 'make install' (see README) "
+                        "or use a Firedrake environment") from None
+    if args.case == "poisson":
+        from simulations.poisson import main as poisson_main
+
+        return poisson_main(args)
+    raise UM2NError(f"unknown case {args.case!r}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"move": _cmd_move, "mesh": _cmd_mesh, "simulate": _cmd_simulate}[args.command](args)
+    except UM2NError as exc:
+        print(f"um2n: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("um2n: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,136 @@
+"""``UM2NMover``: move a mesh towards a monitor with the network, safely.
+
+Pipeline for each mesh: monitor values -> :func:`um2n.features.mesh_data` -> :class:`UM2N`
+-> physical coordinates -> boundary projection (:class:`um2n.boundary.BoundaryModel`)
+-> safeguard (:func:`um2n.safeguard.untangle`) -> :class:`MoveResult`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch_geometric.data import Batch
+
+from um2n.features import mesh_data
+from um2n.mesh import MeshGraph
+from um2n.model import UM2N, UM2NConfig
+from um2n.monitor import MonitorLike, evaluate_monitor
+from um2n.safeguard import SafeguardReport, untangle
+
+#: The weights shipped inside the package (absent until trained weights are released).
+DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "um2n.safetensors"
+#: Seed of the random initialisation used when no weights are available.
+RANDOM_INIT_SEED = 0
+
+
+@dataclass
+class MoveResult:
+    """The moved coordinates and what happened on the way.
+
+    Attributes
+    ----------
+    points : (N, 2) float64
+        New coordinates, never tangled.
+    raw_points : (N, 2) float64
+        The network's proposal, after boundary projection, before the safeguard.
+    monitor : (N,) float64
+        Monitor values at the original vertices.
+    safeguard : SafeguardReport
+    boundary_deviation : float
+        Largest distance of a boundary vertex from its curve (or a corner from its place).
+    timings : dict
+        Seconds spent in ``model``, ``boundary`` and ``safeguard``.
+    """
+
+    points: np.ndarray
+    raw_points: np.ndarray
+    monitor: np.ndarray
+    safeguard: SafeguardReport
+    boundary_deviation: float
+    timings: dict = field(default_factory=dict)
+
+
+def load_model(weights: str | Path | None = None) -> tuple[UM2N, str]:
+    """The model with ``weights``, else the shipped weights, else a seeded random init.
+
+    Returns the model (in eval mode) and a one-line description of the weights used.
+    """
+    if weights is not None:
+        model, meta = UM2N.load(weights)
+        desc = f"weights {weights}" + (f" ({meta['description']})" if "description" in meta else "")
+    elif DEFAULT_WEIGHTS.is_file():
+        model, meta = UM2N.load(DEFAULT_WEIGHTS)
+        desc = f"shipped pretrained weights {DEFAULT_WEIGHTS.name}" + (
+            f" ({meta['description']})" if "description" in meta else "")
+    else:
+        torch.manual_seed(RANDOM_INIT_SEED)
+        model = UM2N(UM2NConfig())
+        desc = (f"random initialisation (seed {RANDOM_INIT_SEED}): no trained weights are "
+                f"shipped yet, so the move is safe but not an adapted mesh")
+    return model.eval(), desc
+
+
+class UM2NMover:
+    """Move 2D triangle meshes towards a monitor with UM2N.
+
+    Parameters
+    ----------
+    weights : path, optional
+        A safetensors file from :meth:`UM2N.save`; default: the shipped weights.
+    model : UM2N, optional
+        Use this model instead of loading weights.
+    min_area_ratio : float
+        Safeguard threshold: a moved triangle keeps at least this fraction of its area.
+
+    Examples
+    --------
+    >>> graph = MeshGraph.from_file("square.msh")                      # doctest: +SKIP
+    >>> result = UM2NMover().move(graph, "1 + 10*exp(-((x-0.3)**2 + (y-0.2)**2)/0.01)")  # doctest: +SKIP
+    >>> result.safeguard.inverted_after                                 # doctest: +SKIP
+    0
+    """
+
+    def __init__(self, weights: str | Path | None = None, model: UM2N | None = None,
+                 min_area_ratio: float = 1e-3):
+        if model is not None:
+            self.model, self.weights_info = model.eval(), "model given in code"
+        else:
+            self.model, self.weights_info = load_model(weights)
+        self.min_area_ratio = min_area_ratio
+
+    def move(self, graph: MeshGraph, monitor: MonitorLike) -> MoveResult:
+        """Move one mesh. ``monitor``: per-vertex array, callable ``f(x, y)`` or expression."""
+        return self.move_batch([graph], [monitor])[0]
+
+    @torch.no_grad()
+    def move_batch(self, graphs: Sequence[MeshGraph], monitors: Sequence[MonitorLike]) -> list[MoveResult]:
+        """Move several meshes (of any sizes) in one forward pass."""
+        if len(graphs) != len(monitors):
+            raise ValueError(f"{len(graphs)} meshes but {len(monitors)} monitors")
+        values = [evaluate_monitor(m, g.points, name=f"monitor of {g.name}") for g, m in zip(graphs, monitors)]
+        t0 = time.perf_counter()
+        datas = [mesh_data(g, v) for g, v in zip(graphs, values)]
+        batch = Batch.from_data_list(datas)
+        y = self.model(batch).double()
+        t_model = (time.perf_counter() - t0) / len(graphs)
+        results = []
+        for k, (g, v, d) in enumerate(zip(graphs, values, datas)):
+            t1 = time.perf_counter()
+            a, b = int(batch.ptr[k]), int(batch.ptr[k + 1])
+            disp = (y[a:b] - d.pos.double()).numpy() * float(d.scale)
+            x0 = g.points
+            x1, s1 = g.boundary.project(x0, x0 + disp)
+            t2 = time.perf_counter()
+            x, report = untangle(g, x0, x1, s1, min_area_ratio=self.min_area_ratio)
+            t3 = time.perf_counter()
+            results.append(MoveResult(
+                points=x, raw_points=x1, monitor=v, safeguard=report,
+                boundary_deviation=g.boundary.deviation(x),
+                timings={"model": t_model, "boundary": t2 - t1, "safeguard": t3 - t2},
+            ))
+        return results

@@ -123,9 +123,10 @@ class MeshGraph:
         tri_c[flip] = tri_c[flip][:, [0, 2, 1]]
         # directed half-edges (a -> b) of every triangle, counter-clockwise
         half = np.concatenate([tri_c[:, [0, 1]], tri_c[:, [1, 2]], tri_c[:, [2, 0]]])
-        key = np.sort(half, axis=1)
-        uniq, inverse, counts = np.unique(key, axis=0, return_inverse=True, return_counts=True)
-        inverse = inverse.ravel()
+        nv = len(pts_c)
+        key = np.minimum(half[:, 0], half[:, 1]) * nv + np.maximum(half[:, 0], half[:, 1])
+        ukey, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        uniq = np.column_stack([ukey // nv, ukey % nv])
         if counts.max() > 2:
             raise MeshInputError(f"{name}: an edge is shared by more than two triangles (non-manifold mesh)")
         bnd = half[counts[inverse] == 1]            # keeps the counter-clockwise orientation
@@ -198,7 +199,7 @@ class MeshGraph:
         return torch.cat([e.t(), e.flip(1).t()], dim=1).contiguous()
 
     def deform_edge_index(self) -> torch.Tensor:
-        """Edges ``j -> i`` the deformer averages over (self-loops included).
+        """Edges ``j -> i`` the deformer averages over (self-loops included), sorted by ``i``.
 
         Interior vertices average over all their neighbours; a sliding boundary vertex only
         over its two boundary neighbours (so that on a straight segment the convex
@@ -209,12 +210,14 @@ class MeshGraph:
             both = np.concatenate([self.edges, self.edges[:, ::-1]])          # rows (src, dst)
             kind = self.boundary.kind
             interior_dst = kind[both[:, 1]] == INTERIOR
-            bset = {tuple(e) for e in np.sort(self.boundary_edges, axis=1).tolist()}
-            is_bedge = np.array([tuple(e) in bset for e in np.sort(both, axis=1).tolist()], dtype=bool)
+            key = lambda e: e.min(axis=1) * n + e.max(axis=1)  # noqa: E731
+            is_bedge = np.isin(key(both), key(self.boundary_edges))
             slide_dst = (kind[both[:, 1]] == SLIDING) & is_bedge
             keep = both[interior_dst | slide_dst]
             loops = np.repeat(np.arange(n), 2).reshape(n, 2)
-            self._deform_edges = np.concatenate([keep, loops]).T.copy()
+            e = np.concatenate([keep, loops])
+            e = e[np.lexsort((e[:, 0], e[:, 1]))]          # sorted by target, then source
+            self._deform_edges = e.T.copy()
         return torch.from_numpy(self._deform_edges)
 
     # ------------------------------------------------------------------ output

@@ -51,7 +51,9 @@ and moves every vertex to a convex combination of its neighbours,
 .. math::
 
     y^{k+1}_i = y^k_i + \gamma \Big( \frac1H \sum_h \sum_j \alpha^h_{ij} y^k_j - y^k_i \Big),
-    \qquad z^{k+1}_i = \mathrm{ELU}\Big(\frac1H\sum_h \sum_j \alpha^h_{ij} W^h u_j\Big).
+    \qquad z^{k+1}_i = \mathrm{ELU}\Big(\big\Vert_{h} \sum_j \alpha^h_{ij} W^h u_j + b\Big)
+
+(:math:`\Vert` concatenates the heads).
 
 Since :math:`\gamma \in [0, 1]`, :math:`y^{k+1}_i` is still a convex combination of
 :math:`y^k_i` and its neighbours: a vertex cannot leave its neighbourhood's convex hull.
@@ -66,8 +68,8 @@ Design choices
   segment; on curves a projection (:mod:`um2n.boundary`) puts the vertex back. Unlike the
   published code, boundary vertices are not pinned.
 * Attention modes as above; default ``"latent"`` with 32 tokens.
-* About 75 k parameters in the default configuration (``UM2N().num_parameters()``;
-  the test suite checks the figure quoted here: 74,704): far fewer than the
+* About 71 k parameters in the default configuration (``UM2N().num_parameters()``;
+  the test suite checks the figure quoted here: 70,608): far fewer than the
   published 1.8 M, nearly all of which sat in the decoder; the deformer's output is a
   convex combination whatever its width.
 * Weights are stored as safetensors (no pickle): :meth:`UM2N.save` / :meth:`UM2N.load`.
@@ -103,7 +105,7 @@ class UM2NConfig:
     local_out: int = 16
     num_deformer_layers: int = 4
     deformer_heads: int = 4
-    deformer_hidden: int = 32
+    deformer_hidden: int = 64
 
     def __post_init__(self):
         if self.attention not in ("latent", "full"):
@@ -178,41 +180,73 @@ class TransformerBlock(nn.Module):
 
 
 class LocalEdgeEncoder(MessagePassing):
-    r"""Mean over mesh edges of :math:`\phi(f_i, f_j, \hat x_j - \hat x_i, |\hat x_j - \hat x_i|)`."""
+    r"""Mean over mesh edges of :math:`\phi(f_i, f_j, \hat x_j - \hat x_i, |\hat x_j - \hat x_i|)`.
 
-    def __init__(self, in_channels: int, out_channels: int, hidden: int = 64):
-        super().__init__(aggr="mean")
-        self.mlp = nn.Sequential(nn.Linear(2 * in_channels + 3, hidden), nn.GELU(),
-                                 nn.Linear(hidden, out_channels))
+    :math:`\phi(\cdot) = W_2\,\mathrm{GELU}(A f_i + B f_j + C r_{ij} + c) + c_2`; the products
+    :math:`A f` and :math:`B f` are formed per vertex, so each edge costs one gather and one
+    small (3 -> hidden) product.
+    """
+
+    #: edges per chunk in inference, which bounds the memory of the per-edge hidden layer
+    chunk_edges: int = 1 << 20
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 32):
+        super().__init__(aggr="add")
+        self.lin_dst = nn.Linear(in_channels, hidden)
+        self.lin_src = nn.Linear(in_channels, hidden, bias=False)
+        self.lin_geo = nn.Linear(3, hidden, bias=False)
+        self.lin_out = nn.Linear(hidden, out_channels)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         super().reset_parameters()
-        for m in self.mlp:
-            if isinstance(m, nn.Linear):
-                m.reset_parameters()
+        for m in (self.lin_dst, self.lin_src, self.lin_geo, self.lin_out):
+            m.reset_parameters()
+
+    def phi(self, x_i: Tensor, x_j: Tensor, pos_i: Tensor, pos_j: Tensor) -> Tensor:
+        """The edge MLP applied directly to edge inputs (reference form of the message)."""
+        d = pos_j - pos_i
+        geo = torch.cat([d, d.norm(dim=-1, keepdim=True)], dim=-1)
+        return self.lin_out(F.gelu(self.lin_dst(x_i) + self.lin_src(x_j) + self.lin_geo(geo)))
 
     def forward(self, x: Tensor, pos: Tensor, edge_index: Tensor) -> Tensor:
-        return self.propagate(edge_index, x=x, pos=pos)
+        a, b = self.lin_dst(x), self.lin_src(x)
+        n, E = x.shape[0], edge_index.shape[1]
+        if torch.is_grad_enabled() or E <= self.chunk_edges:
+            total = self.propagate(edge_index, a=a, b=b, pos=pos, size=(n, n))
+        else:   # sum over edge chunks: the same result with bounded memory
+            total = torch.zeros(n, a.shape[1], dtype=a.dtype)
+            for k in range(0, E, self.chunk_edges):
+                total += self.propagate(edge_index[:, k:k + self.chunk_edges], a=a, b=b, pos=pos, size=(n, n))
+        deg = torch.bincount(edge_index[1], minlength=n).clamp(min=1).to(a.dtype)
+        # mean over neighbours, then lin_out (affine, so it commutes with the mean)
+        return self.lin_out(total / deg.unsqueeze(-1))
 
-    def message(self, x_i: Tensor, x_j: Tensor, pos_i: Tensor, pos_j: Tensor) -> Tensor:
+    def message(self, a_i: Tensor, b_j: Tensor, pos_i: Tensor, pos_j: Tensor) -> Tensor:
         d = pos_j - pos_i
-        return self.mlp(torch.cat([x_i, x_j, d, d.norm(dim=-1, keepdim=True)], dim=-1))
+        geo = torch.cat([d, d.norm(dim=-1, keepdim=True)], dim=-1)
+        return F.gelu(a_i + b_j + self.lin_geo(geo))
 
 
 class ConvexDeformerLayer(MessagePassing):
     r"""GAT layer whose output position is a convex combination of the neighbours' positions.
 
-    See the module docstring for the equations. ``forward`` returns the new features
-    :math:`z^{k+1}` (``heads * ... averaged``, width ``hidden``) and positions :math:`y^{k+1}`.
+    See the module docstring for the equations. ``hidden`` is the total width of the
+    features (``heads`` heads of ``hidden // heads`` channels, concatenated). The position
+    uses the head-averaged weights :math:`\bar\alpha_{ij} = \frac1H \sum_h \alpha^h_{ij}`,
+    which gives exactly :math:`\frac1H \sum_h \sum_j \alpha^h_{ij} y_j`.
+    ``forward`` returns the new features :math:`z^{k+1}` and positions :math:`y^{k+1}`.
     """
 
     def __init__(self, in_channels: int, hidden: int, heads: int, negative_slope: float = 0.2):
         super().__init__(aggr="add", node_dim=0)
+        if hidden % heads:
+            raise ValueError("deformer width must be divisible by the number of heads")
         self.heads, self.hidden, self.negative_slope = heads, hidden, negative_slope
-        self.lin = nn.Linear(in_channels + 2, heads * hidden, bias=False)
-        self.att_src = nn.Parameter(torch.empty(1, heads, hidden))
-        self.att_dst = nn.Parameter(torch.empty(1, heads, hidden))
+        C = hidden // heads
+        self.lin = nn.Linear(in_channels + 2, hidden, bias=False)
+        self.att_src = nn.Parameter(torch.empty(1, heads, C))
+        self.att_dst = nn.Parameter(torch.empty(1, heads, C))
         self.att_geo = nn.Linear(3, heads, bias=False)
         self.bias = nn.Parameter(torch.empty(hidden))
         self.reset_parameters()
@@ -226,26 +260,46 @@ class ConvexDeformerLayer(MessagePassing):
         nn.init.zeros_(self.bias)
 
     def forward(self, z: Tensor, pos: Tensor, edge_index: Tensor, gate: Tensor) -> tuple[Tensor, Tensor]:
-        H, C = self.heads, self.hidden
-        u = self.lin(torch.cat([z, pos], dim=-1)).view(-1, H, C)
-        alpha = self.edge_updater(edge_index, u=u, pos=pos)                 # (E, H)
-        out = self.propagate(edge_index, u=u, pos=pos, alpha=alpha)        # (N, H, C + 2)
-        feat = F.elu(out[..., :C].mean(dim=1) + self.bias)
-        target = out[..., C:].mean(dim=1)                                   # convex combination
+        H = self.heads
+        u = self.lin(torch.cat([z, pos], dim=-1)).view(-1, H, self.hidden // H)
+        a_src = (u * self.att_src).sum(-1)                                   # (N, H)
+        a_dst = (u * self.att_dst).sum(-1)
+        alpha = self.edge_updater(edge_index, a_src=a_src, a_dst=a_dst, pos=pos)   # (E, H)
+        if torch.is_grad_enabled() and (u.requires_grad or alpha.requires_grad):
+            out = self.propagate(edge_index, u=u, pos=pos, alpha=alpha)     # (N, hidden + 2)
+        else:
+            out = self.aggregate_csr(edge_index, u, pos, alpha)
+        feat = F.elu(out[:, : self.hidden] + self.bias)
+        target = out[:, self.hidden:]                                        # convex combination
         new_pos = pos + gate.unsqueeze(-1) * (target - pos)
         return feat, new_pos
 
-    def edge_update(self, u_i: Tensor, u_j: Tensor, pos_i: Tensor, pos_j: Tensor,
+    def aggregate_csr(self, edge_index: Tensor, u: Tensor, pos: Tensor, alpha: Tensor) -> Tensor:
+        """Inference path: the same sums as ``propagate`` done as sparse (CSR) matrix products,
+        one per head, without forming per-edge feature tensors. Needs ``edge_index`` sorted
+        by target (as :meth:`um2n.mesh.MeshGraph.deform_edge_index` and batching give)."""
+        src, dst = edge_index
+        n = u.shape[0]
+        crow = torch.zeros(n + 1, dtype=torch.int64)
+        torch.cumsum(torch.bincount(dst, minlength=n), 0, out=crow[1:])
+        parts = []
+        for h in range(self.heads):
+            A = torch.sparse_csr_tensor(crow, src, alpha[:, h].contiguous(), (n, n))
+            parts.append(A @ u[:, h])
+        A = torch.sparse_csr_tensor(crow, src, alpha.mean(dim=1), (n, n))
+        parts.append(A @ pos)
+        return torch.cat(parts, dim=-1)
+
+    def edge_update(self, a_src_j: Tensor, a_dst_i: Tensor, pos_i: Tensor, pos_j: Tensor,
                     index: Tensor, ptr: Tensor | None, size_i: int | None) -> Tensor:
         d = pos_j - pos_i
         geo = torch.cat([d, d.norm(dim=-1, keepdim=True)], dim=-1)
-        logits = (u_i * self.att_dst).sum(-1) + (u_j * self.att_src).sum(-1) + self.att_geo(geo)
-        logits = F.leaky_relu(logits, self.negative_slope)
+        logits = F.leaky_relu(a_src_j + a_dst_i + self.att_geo(geo), self.negative_slope)
         return softmax(logits, index, ptr, size_i)
 
     def message(self, u_j: Tensor, pos_j: Tensor, alpha: Tensor) -> Tensor:
-        w = alpha.unsqueeze(-1)
-        return torch.cat([w * u_j, w * pos_j.unsqueeze(1)], dim=-1)
+        feat = (alpha.unsqueeze(-1) * u_j).flatten(1)
+        return torch.cat([feat, alpha.mean(dim=1, keepdim=True) * pos_j], dim=-1)
 
 
 class UM2N(nn.Module):

@@ -1,0 +1,116 @@
+"""Time and peak memory of one UM2N move for N = 1 k ... 1 M vertices, on this machine.
+
+Each (N, attention mode) runs in a fresh sub-process, so that its peak resident memory
+(``ru_maxrss``) is its own. The mesh is a structured triangulation of the unit square
+(``n x n`` squares cut in two), built with numpy; the monitor is a Gaussian bump.
+The model has random weights (``UM2NMover``'s default until trained weights ship):
+speed and memory do not depend on the weight values.
+
+Usage: python benchmarks/scale.py [--sizes 1000 10000 ...] [--full-max 10000] [-o FILE]
+Prints JSON (one record per run, side by side) and writes it to benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def structured_square(n: int):
+    import numpy as np
+
+    g = np.linspace(0.0, 1.0, n + 1)
+    X, Y = np.meshgrid(g, g, indexing="xy")
+    pts = np.column_stack([X.ravel(), Y.ravel()])
+    i, j = np.meshgrid(np.arange(n), np.arange(n), indexing="xy")
+    v0 = (j * (n + 1) + i).ravel()
+    v1, v2, v3 = v0 + 1, v0 + n + 2, v0 + n + 1
+    tris = np.concatenate([np.column_stack([v0, v1, v2]), np.column_stack([v0, v2, v3])])
+    return pts, tris
+
+
+def one_run(n_target: int, attention: str) -> dict:
+    import numpy as np
+    import torch
+
+    from um2n.mesh import MeshGraph
+    from um2n.model import UM2N, UM2NConfig
+    from um2n.mover import UM2NMover
+
+    n = max(2, int(round(np.sqrt(n_target))) - 1)
+    pts, tris = structured_square(n)
+    t0 = time.perf_counter()
+    graph = MeshGraph.from_arrays(pts, tris)
+    t_graph = time.perf_counter() - t0
+    rss_graph = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    torch.manual_seed(0)
+    mover = UM2NMover(model=UM2N(UM2NConfig(attention=attention)))
+    monitor = "1 + 10*exp(-((x-0.3)**2 + (y-0.2)**2)/0.01)"
+    if graph.num_vertices <= 20000:   # warm-up (first-call allocations) on small meshes
+        mover.move(graph, monitor)
+    t0 = time.perf_counter()
+    res = mover.move(graph, monitor)
+    t_move = time.perf_counter() - t0
+    return {
+        "vertices": graph.num_vertices, "cells": graph.num_cells, "attention": attention,
+        "graph_build_s": round(t_graph, 4), "move_s": round(t_move, 4),
+        "model_s": round(res.timings["model"], 4), "safeguard_s": round(res.timings["safeguard"], 4),
+        "boundary_s": round(res.timings["boundary"], 4),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_after_graph_mb": round(rss_graph, 1),
+        "inverted_after": res.safeguard.inverted_after, "torch_threads": torch.get_num_threads(),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000, 1000000])
+    ap.add_argument("--full-max", type=int, default=10000, help="largest N for dense ('full') attention")
+    ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks/results/scale.json"))
+    ap.add_argument("--one", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(one_run(int(args.one[0]), args.one[1])))
+        return 0
+    runs = []
+    env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    for n in args.sizes:
+        for mode in ("latent", "full"):
+            if mode == "full" and n > args.full_max:
+                continue
+            proc = subprocess.run([sys.executable, __file__, "--one", str(n), mode],
+                                  capture_output=True, text=True, env=env)
+            if proc.returncode != 0:
+                runs.append({"vertices_target": n, "attention": mode, "error": proc.stderr[-500:]})
+            else:
+                runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
+    lat = [r for r in runs if r.get("attention") == "latent" and "move_s" in r]
+    growth = [
+        {"from": a["vertices"], "to": b["vertices"],
+         "time_ratio": round(b["move_s"] / a["move_s"], 2),
+         "vertex_ratio": round(b["vertices"] / a["vertices"], 2)}
+        for a, b in zip(lat[:-1], lat[1:])
+    ]
+    out = {"benchmark": "um2n move scale", "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+           "runs": runs, "latent_growth": growth}
+    text = json.dumps(out, indent=2)
+    print(text)
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(args.output + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

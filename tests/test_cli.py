@@ -45,13 +45,15 @@ BAD_CASES = [
     ("good_square.vtu", ["--monitor", "1 + z"], "unknown name 'z'"),
     ("good_square.vtu", ["--monitor", "1", "--weights", "nope.safetensors"], "nope.safetensors: weights file not found"),
     ("good_square.vtu", ["--monitor", "1", "--weights", "garbage.msh"], "not a safetensors weights file"),
+    ("good_square.vtu", ["--monitor", "1", "-o", "out.txt"], "out.txt: cannot write .txt"),
 ]
 
 
 @pytest.mark.parametrize("fname,margs,msg", BAD_CASES, ids=[f"{c[0]}:{c[2][:25]}" for c in BAD_CASES])
 def test_bad_input_gets_one_line_message(tmp_path, capsys, monkeypatch, fname, margs, msg):
     monkeypatch.chdir(BAD)
-    rc = main(["move", fname, "-o", str(tmp_path / "out.vtu"), *margs])
+    out_args = [] if "-o" in margs else ["-o", str(tmp_path / "out.vtu")]
+    rc = main(["move", fname, *out_args, *margs])
     out, err = capsys.readouterr()
     assert rc == 2
     lines = err.strip().splitlines()

@@ -103,3 +103,39 @@ def test_line_segment_projection_clamps_to_segment():
     seg = LineSegment(p0=np.array([0.0, 0.0]), p1=np.array([2.0, 0.0]))
     s = seg.project(np.array([[-1.0, 1.0], [1.0, -3.0], [5.0, 0.0]]))
     assert np.allclose(s, [0.0, 0.5, 1.0])
+
+
+def test_three_point_bend_is_not_a_circle():
+    # corner - bend (< corner angle) - corner: three points always fit a circle; must not bulge
+    pts = np.array([[0, 0], [1, 0.1], [2, 0], [1, -1.0]])
+    g = MeshGraph.from_arrays(pts, np.array([[0, 3, 1], [1, 3, 2]]), corner_angle=20.0)
+    assert "CircleArc" not in g.boundary.curve_types()
+
+
+def test_loop_with_a_single_corner():
+    # a teardrop: one sharp corner, the rest a smooth bend; the corner stays a fixed corner
+    t = np.linspace(0.15 * np.pi, 1.85 * np.pi, 30)
+    outer = np.column_stack([1 - np.cos(t), np.sin(t)])
+    pts = np.vstack([[0.0, 0.0], outer[1:-1], [1.0, 0.0]])
+    n = len(pts) - 1
+    tris = np.array([[i, i + 1, n] for i in range(n - 1)] + [[n - 1, 0, n]])
+    g = MeshGraph.from_arrays(pts, tris)
+    assert 0 in g.corners
+    assert g.boundary.curve[0] == -1
+
+
+def test_rebase_after_long_slide_on_polyline():
+    t = np.linspace(0, 2 * np.pi, 80, endpoint=False)
+    r = 1 + 0.1 * np.sin(3 * t)
+    pts = np.vstack([np.column_stack([r * np.cos(t), r * np.sin(t)]), [[0.0, 0.0]]])
+    tris = np.array([[i, (i + 1) % 80, 80] for i in range(80)])
+    g = MeshGraph.from_arrays(pts, tris)
+    bm = g.boundary
+    curve = bm.curves[0]
+    # slide every boundary vertex by 30 segments (far beyond the local search window)
+    x = g.points.copy()
+    idx = np.flatnonzero(bm.curve == 0)
+    x[idx] = curve.evaluate(bm.param[idx] + 30 * curve.period / 80)
+    assert bm.deviation(x) < 1e-12
+    rebased = g.with_points(x).boundary
+    assert np.allclose(curve.evaluate(rebased.param[idx]), x[idx], atol=1e-12)

@@ -58,6 +58,11 @@ def test_bad_arrays(values, msg):
         evaluate_monitor(values, PTS)
 
 
+def test_callable_of_wrong_length():
+    with pytest.raises(MonitorError, match="has 3 values but the mesh has 50"):
+        evaluate_monitor(lambda x, y: np.ones(3), PTS)
+
+
 def test_bad_values_from_expression():
     with pytest.raises(MonitorError, match="negative"):
         evaluate_monitor("x - 0.5", PTS)

@@ -133,3 +133,15 @@ def test_mover_batch_matches_single(graph_of):
 def test_default_mover_reports_its_weights():
     mover = UM2NMover()
     assert "random initialisation" in mover.weights_info or "pretrained" in mover.weights_info
+
+
+def test_repeated_moves_keep_the_original_boundary(graph_of):
+    g = graph_of("annulus")
+    mover = UM2NMover(model=random_model(8, scale=10))
+    rng = np.random.default_rng(3)
+    current = g
+    for _ in range(4):
+        res = mover.move(current, random_monitor(rng, current))
+        current = g.with_points(res.points)
+        _check_boundary(g, current.points, 1e-10 * g.bounding_box[1])
+        assert count_inverted(current.points, g.triangles) == 0

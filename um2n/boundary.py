@@ -11,9 +11,11 @@ Each chain (from corner to corner, or a closed loop with no corner) is then reco
 
 * a :class:`LineSegment` when all its vertices are collinear (relative tolerance
   ``1e-9`` of the chain's length): vertices slide along the segment;
-* a :class:`CircleArc` when they lie on one circle (least-squares fit, relative residual
-  below ``1e-7``): vertices slide along the exact circle, so a mesh of a disc, an annulus
-  or a cylinder keeps its curved boundary exactly;
+* a :class:`CircleArc` when at least four of its vertices lie on one circle (least-squares
+  fit, relative residual below ``1e-7``): vertices slide along the exact circle, so a mesh
+  of a disc, an annulus or a cylinder keeps its curved boundary exactly (a regular polygon
+  whose turning angles are all below ``corner_angle`` is taken for its circle: lower
+  ``corner_angle`` to keep its corners);
 * a :class:`Polyline` otherwise: vertices slide along the original piecewise-linear
   boundary. This keeps the discrete domain exactly; a smooth curve that the original
   vertices only sample (a spline coastline, say) is represented to the accuracy of the
@@ -46,9 +48,13 @@ class Curve:
         """Parameters of the points of the curve nearest to ``pts`` (near ``s_ref``)."""
         raise NotImplementedError
 
+    def project_global(self, pts: np.ndarray, s_ref: np.ndarray) -> np.ndarray:
+        """Like :meth:`project`, searching the whole curve (not just near ``s_ref``)."""
+        return self.project(pts, s_ref)
+
     def distance(self, pts: np.ndarray, s_ref: np.ndarray) -> np.ndarray:
         """Distance of ``pts`` from the curve."""
-        return np.linalg.norm(pts - self.evaluate(self.project(pts, s_ref)), axis=1)
+        return np.linalg.norm(pts - self.evaluate(self.project_global(pts, s_ref)), axis=1)
 
 
 @dataclass
@@ -112,6 +118,9 @@ class Polyline(Curve):
         self.s_lo, self.s_hi = 0.0, float(self.cum[-1])
         self.period = self.s_hi if self.closed else np.inf
 
+    def project_global(self, pts, s_ref):
+        return self.project(pts, s_ref, window=None)
+
     def _segment_of(self, s):
         n = len(self.cum) - 1
         if self.closed:
@@ -126,17 +135,22 @@ class Polyline(Curve):
         t = np.clip((sl - self.cum[k]) / np.where(length > 0, length, 1.0), 0.0, 1.0)
         return self._pts[k] + t[:, None] * (self._pts[k + 1] - self._pts[k])
 
-    def project(self, pts, s_ref, window: int = 12):
-        """Nearest point among the ``2 window + 1`` segments around each ``s_ref``."""
+    def project(self, pts, s_ref, window: int | None = 12):
+        """Nearest point among the ``2 window + 1`` segments around each ``s_ref``
+        (``window=None``: among all segments)."""
         pts = np.asarray(pts)
+        s_ref = np.asarray(s_ref, dtype=float)
         nseg = len(self.cum) - 1
-        k0, _ = self._segment_of(np.asarray(s_ref, dtype=float))
-        offs = np.arange(-window, window + 1)
-        ks = k0[:, None] + offs[None, :]
-        if self.closed:
-            ks = np.mod(ks, nseg)
+        if window is None or 2 * window + 1 >= nseg:
+            step = max(1, (1 << 21) // max(nseg, 1))      # bound the (points x segments) work
+            if len(pts) > step:
+                return np.concatenate([self.project(pts[i:i + step], s_ref[i:i + step], None)
+                                       for i in range(0, len(pts), step)])
+            ks = np.broadcast_to(np.arange(nseg), (len(pts), nseg))
         else:
-            ks = np.clip(ks, 0, nseg - 1)
+            k0, _ = self._segment_of(s_ref)
+            ks = k0[:, None] + np.arange(-window, window + 1)[None, :]
+            ks = np.mod(ks, nseg) if self.closed else np.clip(ks, 0, nseg - 1)
         a, b = self._pts[ks], self._pts[ks + 1]            # (n, w, 2)
         ab = b - a
         denom = np.maximum((ab * ab).sum(-1), 1e-300)
@@ -216,6 +230,22 @@ class BoundaryModel:
             x[idx] = curve.evaluate(s[idx])
         return x, s
 
+    def rebased(self, x: np.ndarray) -> "BoundaryModel":
+        """The same curves, with the parameters of the boundary vertices at positions ``x``.
+
+        ``x`` must have its boundary vertices on their curves (a mesh this model moved);
+        the curves themselves are kept, so repeated moves never drift from the original
+        boundary.
+        """
+        param = self.param.copy()
+        for ci, curve in enumerate(self.curves):
+            idx = np.flatnonzero(self.curve == ci)
+            if idx.size:
+                param[idx] = curve.project_global(x[idx], self.param[idx])
+        bm = BoundaryModel(kind=self.kind, curve=self.curve, param=param, curves=self.curves, chains=self.chains)
+        bm._corner_pos = self._corner_pos
+        return bm
+
     def blend(self, x0: np.ndarray, x1: np.ndarray, s1: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         """Positions :math:`x_0 + \\alpha (x_1 - x_0)`, taken along the curve for sliding vertices."""
         a = np.asarray(alpha, dtype=float)
@@ -227,6 +257,8 @@ class BoundaryModel:
                 x[idx] = curve.evaluate(s0 + a[idx] * (s1[idx] - s0))
         corners = self.kind == CORNER
         x[corners] = x0[corners]
+        still = a == 0.0
+        x[still] = x0[still]          # exactly the start, whatever the curve's rounding
         return x
 
     def deviation(self, x: np.ndarray) -> float:
@@ -301,6 +333,8 @@ def classify_boundary(
             visited[e] = True
             b = int(boundary_edges[e, 1])
             if b == verts[0]:
+                if kind[b] == CORNER:          # a loop with a single corner: open, ends where it starts
+                    return verts + [b], False
                 return verts, True
             verts.append(b)
             if kind[b] == CORNER:
@@ -334,16 +368,17 @@ def _fit_curve(p: np.ndarray, closed: bool) -> tuple[Curve, np.ndarray]:
     """Recognise a chain of points as a line segment, a circle arc or a polyline."""
     seg = np.linalg.norm(np.diff(p, axis=0), axis=1)
     length = float(seg.sum()) + (float(np.linalg.norm(p[-1] - p[0])) if closed else 0.0)
-    if not closed:
-        d = p[-1] - p[0]
-        dn = np.linalg.norm(d)
+    d = p[-1] - p[0]
+    dn = np.linalg.norm(d)
+    if not closed and dn > 1e-12 * length:
         normal = np.array([-d[1], d[0]]) / dn
         if np.max(np.abs((p - p[0]) @ normal)) <= 1e-9 * length:
             line = LineSegment(p0=p[0].copy(), p1=p[-1].copy())
             s = (p - p[0]) @ d / float(d @ d)
             s[0], s[-1] = 0.0, 1.0
             return line, s
-    if len(p) >= 3:
+    # three points always lie on a circle: ask for at least four distinct ones
+    if len(p) - (0 if closed or dn > 1e-12 * length else 1) >= 4:
         A = np.column_stack([2 * p[:, 0], 2 * p[:, 1], np.ones(len(p))])
         rhs = (p ** 2).sum(1)
         sol, *_ = np.linalg.lstsq(A, rhs, rcond=None)

@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_move(args) -> int:
-    from um2n.io import read_mesh, write_mesh
+    from um2n.io import WRITE_SUFFIXES, read_mesh, write_mesh
     from um2n.mesh import MeshGraph
     from um2n.mover import UM2NMover
     from um2n.monitor import check_monitor
@@ -90,6 +90,9 @@ def _cmd_move(args) -> int:
         raise MeshInputError(f"{out}: the output would replace the input; choose another name")
     if out.exists() and not args.overwrite:
         raise MeshInputError(f"{out}: output exists; choose another name or pass --overwrite")
+    if out.suffix.lower() not in WRITE_SUFFIXES:
+        raise MeshInputError(f"{out}: cannot write {out.suffix or 'files without a suffix'} "
+                             f"(use one of {', '.join(sorted(WRITE_SUFFIXES))})")
     mesh = read_mesh(src)
     graph = MeshGraph.from_meshio(mesh, name=str(src), corner_angle=args.corner_angle)
     if args.monitor_field:
@@ -128,7 +131,7 @@ def _cmd_move(args) -> int:
         "time_s": elapsed, "quality_before": before.as_dict(), "quality_after": after.as_dict(),
     }
     if args.json:
-        print(json.dumps(report, indent=2))
+        print(json.dumps(report, indent=2, default=str).replace("Infinity", '"inf"'))
         return 0
     print(f"um2n move: {src} -> {out}")
     print(f"  model: {mover.weights_info}")

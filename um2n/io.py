@@ -21,7 +21,8 @@ from um2n.errors import MeshInputError
 
 #: Cell types that describe boundary/interior facets of a 2D triangle mesh and are kept.
 _FACET_TYPES = {"line", "vertex"}
-_SUPPORTED_SUFFIXES = {".msh", ".vtu", ".vtk", ".xdmf", ".med", ".mesh", ".obj", ".off", ".ply", ".stl"}
+#: Output formats (single-file formats that keep cell data): gmsh, VTK XML/legacy, medit.
+WRITE_SUFFIXES = {".msh", ".vtu", ".vtk", ".mesh"}
 
 
 def read_mesh(path: str | os.PathLike) -> meshio.Mesh:
@@ -81,6 +82,8 @@ def check_mesh(mesh: meshio.Mesh, name: str = "mesh") -> None:
     if "triangle" not in types:
         raise MeshInputError(f"{name}: the mesh has no triangle cells")
     tri = np.concatenate([c.data for c in mesh.cells if c.type == "triangle"])
+    if len(tri) == 0:
+        raise MeshInputError(f"{name}: the mesh has no triangle cells")
     if tri.min() < 0 or tri.max() >= pts.shape[0]:
         raise MeshInputError(f"{name}: triangle cells refer to points that do not exist")
 
@@ -125,14 +128,22 @@ def write_mesh(mesh: meshio.Mesh, path: str | os.PathLike, *, overwrite: bool = 
     if not p.parent.exists():
         raise MeshInputError(f"{p}: output folder {p.parent} does not exist")
     suffix = p.suffix.lower()
+    if suffix not in WRITE_SUFFIXES:
+        raise MeshInputError(f"{p}: cannot write {suffix or 'files without a suffix'} "
+                             f"(use one of {', '.join(sorted(WRITE_SUFFIXES))})")
     fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent)
     os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
     try:
         if suffix == ".msh":
             _write_gmsh22(mesh, tmp)
         else:
             meshio.write(tmp, mesh)
+        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes it private; give it normal permissions
         os.replace(tmp, p)
+    except (OSError, ValueError, KeyError, meshio.WriteError) as exc:
+        raise MeshInputError(f"{p}: cannot write the mesh ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -142,6 +153,11 @@ def write_mesh(mesh: meshio.Mesh, path: str | os.PathLike, *, overwrite: bool = 
 def _write_gmsh22(mesh: meshio.Mesh, path: str) -> None:
     """gmsh 2.2 needs both gmsh:physical and gmsh:geometrical for every cell block."""
     cell_data = {k: v for k, v in mesh.cell_data.items() if k.startswith("gmsh:")}
+    if "gmsh:physical" not in cell_data:   # tags from another format (vtu CellEntityIds, medit:ref)
+        for key in ("medit:ref", "cell_tags", "CellEntityIds"):
+            if key in mesh.cell_data:
+                cell_data["gmsh:physical"] = [np.asarray(d).ravel().astype(np.int32) for d in mesh.cell_data[key]]
+                break
     for key in ("gmsh:physical", "gmsh:geometrical"):
         if key not in cell_data:
             other = cell_data.get("gmsh:physical") or cell_data.get("gmsh:geometrical")

@@ -16,7 +16,7 @@ left where they are when a moved mesh is written back.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import meshio
 import numpy as np
@@ -31,6 +31,22 @@ def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     r"""Signed areas :math:`\tfrac12 (x_1 - x_0) \times (x_2 - x_0)` of the triangles."""
     p0, p1, p2 = points[triangles[:, 0]], points[triangles[:, 1]], points[triangles[:, 2]]
     return 0.5 * ((p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p1[:, 1] - p0[:, 1]) * (p2[:, 0] - p0[:, 0]))
+
+
+def mesh_edges(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Edges of a triangulation.
+
+    Returns the undirected edges ``(E, 2)`` with ``i < j``, the boundary edges (those of
+    one triangle) oriented as in their triangle (counter-clockwise triangles give the
+    domain on the left), and the largest number of triangles sharing one edge.
+    """
+    tri = np.asarray(triangles, dtype=np.int64)
+    half = np.concatenate([tri[:, [0, 1]], tri[:, [1, 2]], tri[:, [2, 0]]])
+    nv = int(tri.max()) + 1
+    key = np.minimum(half[:, 0], half[:, 1]) * nv + np.maximum(half[:, 0], half[:, 1])
+    ukey, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    edges = np.column_stack([ukey // nv, ukey % nv])
+    return edges, half[counts[inverse.ravel()] == 1], int(counts.max())
 
 
 @dataclass
@@ -100,6 +116,8 @@ class MeshGraph:
         pts = np.asarray(points, dtype=np.float64)
         if pts.ndim != 2 or pts.shape[1] not in (2, 3):
             raise MeshInputError(f"{name}: points must have shape (N, 2), got {pts.shape}")
+        if pts.shape[1] == 3 and len(pts) and np.ptp(pts[:, 2]) > 1e-12 * max(np.ptp(pts[:, :2]), 1e-300):
+            raise MeshInputError(f"{name}: the third coordinate varies; um2n moves planar 2D meshes")
         pts = pts[:, :2]
         tri = np.asarray(triangles, dtype=np.int64)
         if tri.ndim != 2 or tri.shape[1] != 3 or len(tri) == 0:
@@ -121,15 +139,9 @@ class MeshGraph:
             raise MeshInputError(f"{name}: {int(degenerate.sum())} degenerate (zero-area) triangle(s)")
         flip = area < 0
         tri_c[flip] = tri_c[flip][:, [0, 2, 1]]
-        # directed half-edges (a -> b) of every triangle, counter-clockwise
-        half = np.concatenate([tri_c[:, [0, 1]], tri_c[:, [1, 2]], tri_c[:, [2, 0]]])
-        nv = len(pts_c)
-        key = np.minimum(half[:, 0], half[:, 1]) * nv + np.maximum(half[:, 0], half[:, 1])
-        ukey, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-        uniq = np.column_stack([ukey // nv, ukey % nv])
-        if counts.max() > 2:
+        uniq, bnd, max_share = mesh_edges(tri_c)
+        if max_share > 2:
             raise MeshInputError(f"{name}: an edge is shared by more than two triangles (non-manifold mesh)")
-        bnd = half[counts[inverse] == 1]            # keeps the counter-clockwise orientation
         tags = np.full(len(bnd), -1, dtype=np.int64)
         if boundary_segments is not None and len(boundary_segments):
             seg = remap[np.asarray(boundary_segments, dtype=np.int64)]
@@ -219,6 +231,17 @@ class MeshGraph:
             e = e[np.lexsort((e[:, 0], e[:, 1]))]          # sorted by target, then source
             self._deform_edges = e.T.copy()
         return torch.from_numpy(self._deform_edges)
+
+    def with_points(self, points: np.ndarray) -> "MeshGraph":
+        """The same mesh (topology, tags, boundary curves) at new vertex positions.
+
+        Used to move a mesh again from where an earlier move left it: corners and boundary
+        curves stay those of the original mesh (see :meth:`BoundaryModel.rebased`).
+        """
+        x = np.asarray(points, dtype=np.float64)
+        if x.shape != self.points.shape:
+            raise MeshInputError(f"{self.name}: {x.shape} coordinates for a mesh of shape {self.points.shape}")
+        return replace(self, points=x.copy(), boundary=self.boundary.rebased(x))
 
     # ------------------------------------------------------------------ output
     def to_meshio(self, points: np.ndarray | None = None, template: meshio.Mesh | None = None) -> meshio.Mesh:

@@ -56,6 +56,9 @@ def generate_mesh(geo: str | os.PathLike, out: str | os.PathLike, lc: float | No
         gmsh.model.mesh.generate(2)
         gmsh.option.setNumber("Mesh.MshFileVersion", 2.2)
         gmsh.write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, out)
     finally:
         gmsh.finalize()

@@ -78,6 +78,7 @@ Design choices
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -215,7 +216,7 @@ class LocalEdgeEncoder(MessagePassing):
         if torch.is_grad_enabled() or E <= self.chunk_edges:
             total = self.propagate(edge_index, a=a, b=b, pos=pos, size=(n, n))
         else:   # sum over edge chunks: the same result with bounded memory
-            total = torch.zeros(n, a.shape[1], dtype=a.dtype)
+            total = torch.zeros(n, a.shape[1], dtype=a.dtype, device=a.device)
             for k in range(0, E, self.chunk_edges):
                 total += self.propagate(edge_index[:, k:k + self.chunk_edges], a=a, b=b, pos=pos, size=(n, n))
         deg = torch.bincount(edge_index[1], minlength=n).clamp(min=1).to(a.dtype)
@@ -280,14 +281,16 @@ class ConvexDeformerLayer(MessagePassing):
         by target (as :meth:`um2n.mesh.MeshGraph.deform_edge_index` and batching give)."""
         src, dst = edge_index
         n = u.shape[0]
-        crow = torch.zeros(n + 1, dtype=torch.int64)
+        crow = torch.zeros(n + 1, dtype=torch.int64, device=dst.device)
         torch.cumsum(torch.bincount(dst, minlength=n), 0, out=crow[1:])
         parts = []
-        for h in range(self.heads):
-            A = torch.sparse_csr_tensor(crow, src, alpha[:, h].contiguous(), (n, n))
-            parts.append(A @ u[:, h])
-        A = torch.sparse_csr_tensor(crow, src, alpha.mean(dim=1), (n, n))
-        parts.append(A @ pos)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+            for h in range(self.heads):
+                A = torch.sparse_csr_tensor(crow, src, alpha[:, h].contiguous(), (n, n), check_invariants=False)
+                parts.append(A @ u[:, h])
+            A = torch.sparse_csr_tensor(crow, src, alpha.mean(dim=1), (n, n), check_invariants=False)
+            parts.append(A @ pos)
         return torch.cat(parts, dim=-1)
 
     def edge_update(self, a_src_j: Tensor, a_dst_i: Tensor, pos_i: Tensor, pos_j: Tensor,

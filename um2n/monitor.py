@@ -1,6 +1,6 @@
 r"""Monitor functions at the vertices: arrays, callables and safe expressions.
 
-A monitor :math:`m(x) > 0` says where resolution is wanted: the mover equidistributes
+A monitor :math:`m(x) \ge 0` (not zero everywhere) says where resolution is wanted: the mover equidistributes
 :math:`m |K|` over the elements :math:`K`. um2n takes it as
 
 * a per-vertex array of length N,
@@ -125,7 +125,9 @@ def evaluate_monitor(monitor: MonitorLike, points: np.ndarray, name: str = "moni
             values = monitor(pts[:, 0], pts[:, 1])
         except Exception as exc:
             raise MonitorError(f"{name}: evaluation failed ({exc})") from None
-        values = np.broadcast_to(np.asarray(values, dtype=float), (len(pts),))
+        values = np.asarray(values, dtype=float)
+        if values.ndim == 0:
+            values = np.full(len(pts), float(values))
     else:
         values = np.asarray(monitor, dtype=float).ravel()
     return check_monitor(values, len(pts), name)
@@ -140,7 +142,7 @@ def check_monitor(values: np.ndarray, n: int, name: str = "monitor") -> np.ndarr
     if bad.any():
         raise MonitorError(f"{name}: {int(bad.sum())} NaN or infinite value(s)")
     if (v < 0).any():
-        raise MonitorError(f"{name}: {int((v < 0).sum())} negative value(s) (min {v.min():g}); a monitor must be positive")
+        raise MonitorError(f"{name}: {int((v < 0).sum())} negative value(s) (min {v.min():g}); a monitor must not be negative")
     if v.max() <= 0:
         raise MonitorError(f"{name}: is zero everywhere")
     return v.copy()

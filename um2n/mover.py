@@ -101,6 +101,8 @@ class UM2NMover:
             self.model, self.weights_info = model.eval(), "model given in code"
         else:
             self.model, self.weights_info = load_model(weights)
+        if not 0.0 <= min_area_ratio < 1.0:
+            raise ValueError(f"min_area_ratio must be in [0, 1), got {min_area_ratio}")
         self.min_area_ratio = min_area_ratio
 
     def move(self, graph: MeshGraph, monitor: MonitorLike) -> MoveResult:

@@ -73,6 +73,8 @@ def untangle(graph: MeshGraph, x0: np.ndarray, x1: np.ndarray, s1: np.ndarray,
     min_area_ratio : float
         A triangle is acceptable when its area is above this fraction of its original area.
     """
+    if not 0.0 <= min_area_ratio < 1.0:
+        raise ValueError(f"min_area_ratio must be in [0, 1), got {min_area_ratio}")
     tri = graph.triangles
     a0 = signed_areas(x0, tri)
     if (a0 <= 0).any():

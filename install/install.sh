@@ -15,7 +15,7 @@ if [ "${1:-}" = "--force" ]; then FORCE_STEP="${2:?--force needs a step name}"; 
 
 T0=$(date +%s)
 STEP_NO=0
-N_STEPS=11
+N_STEPS=10
 mkdir -p "$UM2N_CACHE"
 
 say() { printf '[um2n install] %s\n' "$*"; }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,12 @@ DOMAINS = ["unit_square", "annulus", "polygon_with_hole"]
 #: mesh sizes giving about 500 vertices on each domain
 DEFAULT_LC = {"unit_square": 0.05, "annulus": 0.08, "polygon_with_hole": 0.06, "dfg_cylinder": 0.04}
 HAVE_FIREDRAKE = importlib.util.find_spec("firedrake") is not None
+
+if importlib.util.find_spec("petsc4py") is not None:
+    # PETSc would otherwise read pytest's command line as PETSc options (and warn about them)
+    import petsc4py
+
+    petsc4py.init(sys.argv[:1])
 
 
 def pytest_collection_modifyitems(config, items):

@@ -161,6 +161,9 @@ def _cmd_mesh(args) -> int:
 
 def _cmd_simulate(args) -> int:
     try:
+        import petsc4py
+
+        petsc4py.init(sys.argv[:1])   # um2n's own arguments are not PETSc options
         import firedrake  # noqa: F401
     except ImportError:
         raise UM2NError("'um2n simulate' needs Firedrake; run 'make install' (see README) "

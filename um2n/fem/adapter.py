@@ -22,18 +22,28 @@ from um2n.monitor import MonitorLike
 from um2n.mover import MoveResult, UM2NMover
 
 
+def _attr(attr):
+    return attr() if callable(attr) else attr   # methods in older Firedrake/UFL, properties now
+
+
+def _dim(attr) -> int:
+    return int(_attr(attr))
+
+
 def _check_mesh(mesh) -> fd.Function:
     if mesh.comm.size > 1:
         raise NotImplementedError("um2n.fem.adapter: meshes distributed over several MPI ranks "
                                   "are not supported yet; run the mover on one rank")
-    if mesh.topological_dimension() != 2 or mesh.geometric_dimension() != 2:
-        raise MeshInputError("um2n moves 2D meshes in 2D (got topological dimension "
-                             f"{mesh.topological_dimension()}, geometric {mesh.geometric_dimension()})")
+    tdim, gdim = _dim(mesh.topological_dimension), _dim(mesh.geometric_dimension)
+    if tdim != 2 or gdim != 2:
+        raise MeshInputError(f"um2n moves 2D meshes in 2D (got topological dimension {tdim}, geometric {gdim})")
     coords = mesh.coordinates
     elem = coords.function_space().ufl_element()
-    if elem.degree() != 1 or mesh.ufl_cell().cellname() != "triangle":
+    cellname = _attr(mesh.ufl_cell().cellname)
+    degree = _attr(elem.degree)
+    if degree != 1 or cellname != "triangle":
         raise MeshInputError("um2n moves affine triangle meshes (P1 coordinates on triangles); "
-                             f"got {mesh.ufl_cell().cellname()} of degree {elem.degree()}")
+                             f"got {cellname} of degree {degree}")
     return coords
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ if importlib.util.find_spec("petsc4py") is not None:
     import petsc4py
 
     petsc4py.init(sys.argv[:1])
+    warnings.filterwarnings("ignore", message="Calling petsctools.init")
 
 
 def pytest_collection_modifyitems(config, items):

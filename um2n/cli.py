@@ -16,6 +16,7 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -164,7 +165,9 @@ def _cmd_simulate(args) -> int:
         import petsc4py
 
         petsc4py.init(sys.argv[:1])   # um2n's own arguments are not PETSc options
-        import firedrake  # noqa: F401
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Calling petsctools.init")
+            import firedrake  # noqa: F401
     except ImportError:
         raise UM2NError("'um2n simulate' needs Firedrake; run 'make install' (see README) "
                         "or use a Firedrake environment") from None

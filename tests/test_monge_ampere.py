@@ -1,0 +1,90 @@
+"""The classical Monge-Ampère mover (relaxation and quasi-Newton)."""
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.firedrake
+
+METHODS = ["relaxation"]
+
+
+def ring(mesh, centre=(0.5, 0.5), radius=0.25, width=0.05, amplitude=10.0):
+    import firedrake as fd
+
+    x, y = fd.SpatialCoordinate(mesh)
+    r = fd.sqrt((x - centre[0]) ** 2 + (y - centre[1]) ** 2)
+    return 1 + amplitude * fd.exp(-(((r - radius) / width) ** 2))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_uniform_monitor_takes_zero_iterations(method):
+    import firedrake as fd
+
+    from um2n.fem.monge_ampere import MongeAmpereMover
+
+    mesh = fd.UnitSquareMesh(10, 10)
+    before = mesh.coordinates.dat.data_ro.copy()
+    res = MongeAmpereMover(mesh, lambda m: fd.Constant(3.0), method=method).move()
+    assert res.iterations == 0
+    assert np.array_equal(mesh.coordinates.dat.data_ro, before)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_ring_monitor_converges_with_sliding_boundary(method):
+    import firedrake as fd
+
+    from um2n.fem.adapter import mesh_graph
+    from um2n.fem.monge_ampere import MongeAmpereMover
+    from um2n.quality import count_inverted, equidistribution_cv
+
+    mesh = fd.UnitSquareMesh(20, 20)
+    g = mesh_graph(mesh)
+    xi = mesh.coordinates.dat.data_ro.copy()
+    mover = MongeAmpereMover(mesh, ring, method=method, rtol=1e-3, maxiter=300)
+    res = mover.move()
+    assert 0 < res.iterations < 300 and res.residual < 1e-3
+    assert res.residuals[-1] < 0.05 * res.residuals[0]
+    x = mesh.coordinates.dat.data_ro
+    assert count_inverted(x, g.triangles) == 0
+    # boundary: vertices on x = 0 stay on x = 0 (and so on), corners do not move, some slide
+    for axis, val in [(0, 0.0), (0, 1.0), (1, 0.0), (1, 1.0)]:
+        on = np.isclose(xi[:, axis], val)
+        assert np.allclose(x[on, axis], val, atol=1e-12)
+    assert np.array_equal(x[g.corners], xi[g.corners])
+    b = g.is_boundary & ~np.isin(np.arange(len(xi)), g.corners)
+    assert np.max(np.linalg.norm(x[b] - xi[b], axis=1)) > 1e-3
+    # the mesh now equidistributes the monitor much better than the uniform one
+    m = mover.m_phys.dat.data_ro
+    m0 = np.array([1 + 10 * np.exp(-((np.hypot(*(p - 0.5)) - 0.25) / 0.05) ** 2) for p in xi])
+    assert equidistribution_cv(x, g.triangles, m) < 0.6 * equidistribution_cv(xi, g.triangles, m0)
+
+
+def test_curved_boundary_annulus(mesh_file):
+    import firedrake as fd
+
+    from um2n.fem.monge_ampere import MongeAmpereMover
+    from um2n.fem.adapter import mesh_graph
+
+    mesh = fd.Mesh(str(mesh_file("annulus")))
+    g = mesh_graph(mesh)
+    res = MongeAmpereMover(mesh, lambda m: ring(m, centre=(0.0, 0.0), radius=0.75, width=0.08),
+                           rtol=1e-3, maxiter=300).move()
+    assert res.residual < 1e-3
+    x = mesh.coordinates.dat.data_ro
+    r = np.hypot(x[:, 0], x[:, 1])
+    r0 = np.hypot(g.points[:, 0], g.points[:, 1])
+    for R in (0.5, 1.0):
+        on = np.isclose(r0, R, atol=1e-9)
+        assert np.allclose(r[on], R, atol=1e-10)
+
+
+def test_forced_failure_raises_and_restores_the_mesh():
+    import firedrake as fd
+
+    from um2n.fem.monge_ampere import ConvergenceError, MongeAmpereMover
+
+    mesh = fd.UnitSquareMesh(12, 12)
+    before = mesh.coordinates.dat.data_ro.copy()
+    with pytest.raises(ConvergenceError, match="did not converge in 2 iterations"):
+        MongeAmpereMover(mesh, ring, rtol=1e-12, maxiter=2).move()
+    assert np.array_equal(mesh.coordinates.dat.data_ro, before)

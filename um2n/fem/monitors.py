@@ -1,0 +1,101 @@
+r"""Monitor functions built from Firedrake solutions.
+
+All builders return a P1 :class:`firedrake.Function` :math:`m \ge 1` on the mesh of ``u``:
+
+* :func:`recover_hessian`: the L2-projected Hessian :math:`H \in P1^{2\times2}` of a scalar
+  :math:`u`, from :math:`(H, \tau) = -(\nabla u, \nabla\cdot\tau) + \langle \nabla u, \tau n\rangle_{\partial\Omega}`;
+* :func:`hessian_monitor`: :math:`m = 1 + \alpha\, |H|_F^2 / \max |H|_F^2` (UM2N's monitor with
+  :math:`\alpha = 5`);
+* :func:`gradient_monitor`: :math:`m = 1 + \beta\, |g|^2 / \max |g|^2`, with :math:`g` the
+  L2-projected gradient;
+* :func:`combined_monitor`: :math:`m = 1 + \alpha\, \hat h + \beta\, \hat g` with the two
+  normalised indicators above;
+* :func:`smooth_monitor`: the Helmholtz smoothing :math:`(m_s, v) + \ell^2 (\nabla m_s, \nabla v) = (m, v)`,
+  which widens sharp features over a length :math:`\ell` (an easier target for any mover).
+"""
+
+from __future__ import annotations
+
+import firedrake as fd
+from mpi4py import MPI
+
+#: P1 mass-matrix solves of the projections.
+PROJECTION_SOLVER_PARAMETERS = {"ksp_type": "cg", "pc_type": "jacobi", "ksp_rtol": 1e-12}
+#: The smoothing operator (mass + scaled Laplacian): symmetric positive definite.
+SMOOTHING_SOLVER_PARAMETERS = {"ksp_type": "cg", "pc_type": "gamg", "ksp_rtol": 1e-12}
+
+
+def _p1(u) -> fd.FunctionSpace:
+    return fd.FunctionSpace(u.function_space().mesh(), "CG", 1)
+
+
+def recover_hessian(u: fd.Function) -> fd.Function:
+    """L2-projected Hessian of the scalar ``u`` (P1 tensor field)."""
+    mesh = u.function_space().mesh()
+    T = fd.TensorFunctionSpace(mesh, "CG", 1)
+    n = fd.FacetNormal(mesh)
+    H, tau = fd.TrialFunction(T), fd.TestFunction(T)
+    L = (-fd.inner(fd.div(tau), fd.grad(u)) * fd.dx
+         + fd.inner(fd.dot(tau, n), fd.grad(u)) * fd.ds)
+    out = fd.Function(T, name="hessian")
+    fd.solve(fd.inner(H, tau) * fd.dx == L, out, solver_parameters=PROJECTION_SOLVER_PARAMETERS)
+    return out
+
+
+def recover_gradient(u: fd.Function) -> fd.Function:
+    """L2-projected gradient of the scalar ``u`` (P1 vector field)."""
+    mesh = u.function_space().mesh()
+    V = fd.VectorFunctionSpace(mesh, "CG", 1)
+    g, v = fd.TrialFunction(V), fd.TestFunction(V)
+    out = fd.Function(V, name="gradient")
+    fd.solve(fd.inner(g, v) * fd.dx == fd.inner(fd.grad(u), v) * fd.dx, out,
+             solver_parameters=PROJECTION_SOLVER_PARAMETERS)
+    return out
+
+
+def _normalised_indicator(expr, P1) -> fd.Function:
+    """``expr / max(expr)`` interpolated into P1 (zero where ``expr`` vanishes everywhere)."""
+    f = fd.Function(P1).interpolate(expr)
+    top = f.dat.data_ro.max() if f.dat.data_ro.size else 0.0
+    top = f.comm.allreduce(top, op=MPI.MAX)
+    if top > 0:
+        f.dat.data[:] /= top
+    return f
+
+
+def hessian_monitor(u: fd.Function, alpha: float = 5.0) -> fd.Function:
+    r""":math:`1 + \alpha |H(u)|_F^2 / \max |H(u)|_F^2` in P1."""
+    H = recover_hessian(u)
+    h = _normalised_indicator(fd.inner(H, H), _p1(u))
+    return fd.Function(h.function_space(), name="monitor").interpolate(1 + alpha * h)
+
+
+def gradient_monitor(u: fd.Function, beta: float = 5.0) -> fd.Function:
+    r""":math:`1 + \beta |\nabla u|^2 / \max |\nabla u|^2` in P1."""
+    g = recover_gradient(u)
+    h = _normalised_indicator(fd.inner(g, g), _p1(u))
+    return fd.Function(h.function_space(), name="monitor").interpolate(1 + beta * h)
+
+
+def combined_monitor(u: fd.Function, alpha: float = 5.0, beta: float = 5.0) -> fd.Function:
+    r""":math:`1 + \alpha\,\hat h + \beta\,\hat g` (normalised Hessian and gradient indicators)."""
+    P1 = _p1(u)
+    H = recover_hessian(u)
+    g = recover_gradient(u)
+    h = _normalised_indicator(fd.inner(H, H), P1)
+    gg = _normalised_indicator(fd.inner(g, g), P1)
+    return fd.Function(P1, name="monitor").interpolate(1 + alpha * h + beta * gg)
+
+
+def smooth_monitor(m: fd.Function, length: float) -> fd.Function:
+    r"""Helmholtz-smoothed monitor :math:`(m_s, v) + \ell^2 (\nabla m_s, \nabla v) = (m, v)`.
+
+    Preserves :math:`\int m` and keeps :math:`\min m \le m_s \le \max m` (up to P1 effects).
+    """
+    P1 = m.function_space()
+    ms, v = fd.TrialFunction(P1), fd.TestFunction(P1)
+    out = fd.Function(P1, name="monitor")
+    ell2 = fd.Constant(length ** 2)
+    fd.solve(ms * v * fd.dx + ell2 * fd.inner(fd.grad(ms), fd.grad(v)) * fd.dx == m * v * fd.dx, out,
+             solver_parameters=SMOOTHING_SOLVER_PARAMETERS)
+    return out

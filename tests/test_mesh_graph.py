@@ -139,3 +139,18 @@ def test_rebase_after_long_slide_on_polyline():
     assert bm.deviation(x) < 1e-12
     rebased = g.with_points(x).boundary
     assert np.allclose(curve.evaluate(rebased.param[idx]), x[idx], atol=1e-12)
+
+
+def test_projection_keeps_boundary_order(graph_of):
+    """Sliding vertices never pass each other or reach a corner, whatever the proposal."""
+    g = graph_of("polygon_with_hole")
+    bm = g.boundary
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        prop = g.points + rng.normal(scale=0.2, size=g.points.shape)
+        _, s = bm.project(g.points, prop)
+        for ci, (verts, closed) in enumerate(bm.chains):
+            lo, hi = bm.chain_ends[ci]
+            u = np.r_[lo, s[verts[1:-1]], hi] * (1 if hi > lo else -1)
+            u0 = np.r_[lo, bm.param[verts[1:-1]], hi] * (1 if hi > lo else -1)
+            assert np.all(np.diff(u) >= bm.min_gap * np.diff(u0) - 1e-12)

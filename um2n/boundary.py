@@ -188,7 +188,12 @@ class BoundaryModel:
         Parameter of a sliding vertex on its curve (NaN elsewhere).
     curves : list of Curve
     chains : list of (vertex index array, closed flag)
-        The boundary chains, in order along the boundary.
+        The boundary chains, in order along the boundary; chain ``k`` lies on ``curves[k]``.
+    chain_ends : list of (float, float)
+        Parameters of the two end corners of each open chain.
+    min_gap : float
+        On projection, a sliding vertex keeps at least this fraction of its gaps (in
+        parameter) to its chain neighbours: boundary vertices never pass each other.
     """
 
     kind: np.ndarray
@@ -196,6 +201,8 @@ class BoundaryModel:
     param: np.ndarray
     curves: list
     chains: list
+    chain_ends: list = field(default_factory=list)
+    min_gap: float = 0.1
 
     @property
     def corners(self) -> np.ndarray:
@@ -227,8 +234,33 @@ class BoundaryModel:
             if idx.size == 0:
                 continue
             s[idx] = curve.project(x[idx], self.param[idx])
+            verts, closed = self.chains[ci]
+            if not closed:
+                s[verts[1:-1]] = self._keep_order(ci, s[verts[1:-1]])
             x[idx] = curve.evaluate(s[idx])
         return x, s
+
+    def _keep_order(self, ci: int, s_new: np.ndarray) -> np.ndarray:
+        """Parameters of the inner vertices of open chain ``ci``, made strictly monotone.
+
+        Along a chain from corner to corner, vertex ``i`` keeps a gap of at least
+        ``min_gap`` times its current gap to each neighbour: no vertex passes another or
+        reaches a corner (a minimal change: a forward running maximum, then a backward
+        running minimum, on the parameters shifted by the cumulated gaps).
+        """
+        verts, _ = self.chains[ci]
+        lo, hi = self.chain_ends[ci]
+        s0 = np.r_[lo, self.param[verts[1:-1]], hi]
+        sign = 1.0 if hi >= lo else -1.0
+        u0 = sign * s0
+        u = sign * np.r_[lo, s_new, hi]
+        offset = np.r_[0.0, np.cumsum(self.min_gap * np.diff(u0))]
+        v = np.maximum.accumulate(u - offset)
+        u = v + offset
+        u[-1] = sign * hi
+        tail = offset[-1] - offset                     # gaps still needed up to the end
+        u = np.minimum.accumulate((u + tail)[::-1])[::-1] - tail
+        return sign * u[1:-1]
 
     def rebased(self, x: np.ndarray) -> "BoundaryModel":
         """The same curves, with the parameters of the boundary vertices at positions ``x``.
@@ -242,7 +274,8 @@ class BoundaryModel:
             idx = np.flatnonzero(self.curve == ci)
             if idx.size:
                 param[idx] = curve.project_global(x[idx], self.param[idx])
-        bm = BoundaryModel(kind=self.kind, curve=self.curve, param=param, curves=self.curves, chains=self.chains)
+        bm = BoundaryModel(kind=self.kind, curve=self.curve, param=param, curves=self.curves, chains=self.chains,
+                           chain_ends=self.chain_ends, min_gap=self.min_gap)
         bm._corner_pos = self._corner_pos
         return bm
 
@@ -350,16 +383,18 @@ def classify_boundary(
             chains.append((np.asarray(verts, dtype=np.int64), closed))
 
     curves: list[Curve] = []
+    ends: list[tuple[float, float]] = []
     for verts, closed in chains:
         p = points[verts]
         curve, s = _fit_curve(p, closed)
+        ends.append((float(s[0]), float(s[-1])))
         ci = len(curves)
         curves.append(curve)
         inner = verts if closed else verts[1:-1]
         s_inner = s if closed else s[1:-1]
         curve_of[inner] = ci
         param[inner] = s_inner
-    bm = BoundaryModel(kind=kind, curve=curve_of, param=param, curves=curves, chains=chains)
+    bm = BoundaryModel(kind=kind, curve=curve_of, param=param, curves=curves, chains=chains, chain_ends=ends)
     bm._corner_pos = points[kind == CORNER].copy()
     return bm
 

@@ -65,6 +65,18 @@ def _parser() -> argparse.ArgumentParser:
     me.add_argument("--lc", type=float, help="mesh size (the geometry's 'lc' number)")
     me.add_argument("--seed", type=int, default=0, help="gmsh random seed")
 
+    ge = sub.add_parser("generate", help="make training data: random domains, monitors, Monge-Ampere meshes (needs Firedrake)",
+                        description="Make training data for UM2N: random domains (unit square, convex, "
+                        "non-convex, with a hole) meshed by gmsh, random anisotropic Gaussian solutions, "
+                        "Hessian monitors and Monge-Ampere target meshes. Resumes an interrupted run in the "
+                        "same folder; failed Monge-Ampere solves are recorded in the manifest and skipped.")
+    ge.add_argument("--out", required=True, help="output folder (manifest.jsonl, samples/)")
+    ge.add_argument("--samples", type=int, default=100, help="number of samples to attempt in total")
+    ge.add_argument("--seed", type=int, default=0, help="seed of the whole data set")
+    ge.add_argument("--domains", nargs="+", default=["unit_square", "convex", "nonconvex", "hole"],
+                    choices=["unit_square", "convex", "nonconvex", "hole"])
+    ge.add_argument("--lc", type=float, nargs="+", default=[0.05, 0.06, 0.07], help="mesh sizes to draw from")
+
     si = sub.add_parser("simulate", help="run a Firedrake simulation (needs Firedrake)",
                         description="Run a simulation of the project (needs Firedrake).")
     sim = si.add_subparsers(dest="case", metavar="CASE", required=True)
@@ -160,7 +172,7 @@ def _cmd_mesh(args) -> int:
     return 0
 
 
-def _cmd_simulate(args) -> int:
+def _import_firedrake(command: str) -> None:
     try:
         import petsc4py
 
@@ -169,8 +181,27 @@ def _cmd_simulate(args) -> int:
             warnings.filterwarnings("ignore", message="Calling petsctools.init")
             import firedrake  # noqa: F401
     except ImportError:
-        raise UM2NError("'um2n simulate' needs Firedrake; run 'make install' (see README) "
+        raise UM2NError(f"'um2n {command}' needs Firedrake; run 'make install' (see README) "
                         "or use a Firedrake environment") from None
+
+
+def _cmd_generate(args) -> int:
+    _import_firedrake("generate")
+    from um2n.fem.generate import GenerateConfig, generate
+
+    cfg = GenerateConfig(out=args.out, num_samples=args.samples, seed=args.seed,
+                         domains=tuple(args.domains), lcs=tuple(args.lc))
+    try:
+        counts = generate(cfg)
+    except ValueError as exc:
+        raise UM2NError(str(exc)) from None
+    print(f"um2n generate: {counts['ok']} new samples, {counts['failed']} failed Monge-Ampere solves "
+          f"(recorded in {args.out}/manifest.jsonl), {counts['skipped_done']} already done")
+    return 0
+
+
+def _cmd_simulate(args) -> int:
+    _import_firedrake("simulate")
     if args.case == "poisson":
         from simulations.poisson import main as poisson_main
 
@@ -181,7 +212,8 @@ def _cmd_simulate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"move": _cmd_move, "mesh": _cmd_mesh, "simulate": _cmd_simulate}[args.command](args)
+        commands = {"move": _cmd_move, "mesh": _cmd_mesh, "generate": _cmd_generate, "simulate": _cmd_simulate}
+        return commands[args.command](args)
     except UM2NError as exc:
         print(f"um2n: error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,72 @@
+"""`um2n generate`: samples, manifest, resume, recorded failures; the PyG dataset reading them."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.firedrake
+
+
+def test_generate_resume_and_dataset(tmp_path):
+    from torch_geometric.loader import DataLoader
+
+    from um2n.boundary import CircleArc
+    from um2n.data import MeshMoveDataset
+    from um2n.fem.generate import GenerateConfig, generate, read_manifest
+    from um2n.mesh import signed_areas
+
+    cfg = GenerateConfig(out=str(tmp_path / "d"), num_samples=4, seed=3, lcs=(0.08,))
+    counts = generate(cfg, progress=False)
+    assert counts["ok"] + counts["failed"] == 4
+    rows = read_manifest(tmp_path / "d")
+    assert [r["index"] for r in rows] == [0, 1, 2, 3]
+    assert {r["domain"] for r in rows} == {"unit_square", "convex", "nonconvex", "hole"}
+    for r in rows:
+        assert r["status"] in ("ok", "failed") and "seed" in r and "sources" in r
+        if r["status"] == "failed":
+            assert r["reason"]
+    # resume: asking for 6 makes only the 2 missing ones
+    cfg6 = GenerateConfig(out=str(tmp_path / "d"), num_samples=6, seed=3, lcs=(0.08,))
+    counts = generate(cfg6, progress=False)
+    assert counts["skipped_done"] == 4 and counts["ok"] + counts["failed"] == 2
+    assert [r["index"] for r in read_manifest(tmp_path / "d")] == list(range(6))
+    # another configuration in the same folder is refused
+    with pytest.raises(ValueError, match="another configuration"):
+        generate(GenerateConfig(out=str(tmp_path / "d"), num_samples=6, seed=4, lcs=(0.08,)), progress=False)
+
+    ds = MeshMoveDataset(tmp_path / "d")
+    assert len(ds) == sum(r["status"] == "ok" for r in read_manifest(tmp_path / "d")) >= 4
+    for data in ds:
+        tri = data.face.T.numpy()
+        y = data.y.double().numpy()
+        assert (signed_areas(y, tri) > 0).all()              # MA targets are valid meshes
+        assert data.x.shape == (data.num_nodes, 4) and y.shape == (data.num_nodes, 2)
+    batch = next(iter(DataLoader(ds, batch_size=3)))
+    assert batch.num_graphs == 3 and batch.face.max() < batch.num_nodes
+
+
+def test_failed_solves_are_recorded_not_kept(tmp_path):
+    from um2n.fem.generate import GenerateConfig, generate, read_manifest
+
+    cfg = GenerateConfig(out=str(tmp_path / "f"), num_samples=2, seed=0, lcs=(0.1,), ma_maxiter=1, ma_rtol=1e-12)
+    counts = generate(cfg, progress=False)
+    assert counts == {"ok": 0, "failed": 2, "skipped_done": 0}
+    rows = read_manifest(tmp_path / "f")
+    assert all(r["status"] == "failed" and "did not converge in 1 iterations" in r["reason"] for r in rows)
+    assert not list((tmp_path / "f" / "samples").glob("*.npz"))
+
+
+def test_interrupted_manifest_line_is_redone(tmp_path):
+    from um2n.fem.generate import GenerateConfig, generate, read_manifest
+
+    cfg = GenerateConfig(out=str(tmp_path / "i"), num_samples=1, seed=5, lcs=(0.1,), domains=("unit_square",))
+    generate(cfg, progress=False)
+    with open(tmp_path / "i" / "manifest.jsonl", "a") as f:
+        f.write('{"index": 1, "status": "o')       # a line cut by a kill
+    cfg2 = GenerateConfig(out=str(tmp_path / "i"), num_samples=2, seed=5, lcs=(0.1,), domains=("unit_square",))
+    counts = generate(cfg2, progress=False)
+    assert counts["skipped_done"] == 1 and counts["ok"] == 1
+    assert [r["index"] for r in read_manifest(tmp_path / "i")] == [0, 1]
+    assert generate(cfg2, progress=False)["skipped_done"] == 2

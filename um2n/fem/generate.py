@@ -1,0 +1,304 @@
+r"""Training data for UM2N: random domains, random anisotropic monitors, Monge-Ampère targets.
+
+Each sample is one mesh, one monitor and the Monge-Ampère (MA) mesh for that monitor:
+
+1. a domain, drawn from ``unit_square``, ``convex`` (convex hull of random points),
+   ``nonconvex`` (a random star-shaped polygon) and ``hole`` (a star-shaped polygon with a
+   polygonal hole), scaled to the unit box, meshed with gmsh at a size ``lc`` drawn from the
+   configured list (boundary tags: 1 outer, 2 hole);
+2. a manufactured solution :math:`u = \sum_{k=1}^{K} a_k \exp(-\tfrac12 (x - c_k)^T R_k^T
+   D_k^{-2} R_k (x - c_k))` with :math:`K \in [1, 6]` random anisotropic Gaussians (the
+   Helmholtz/Poisson sources are :math:`f = -\Delta u + \kappa u`, :math:`\kappa \in \{1, 0\}`);
+3. the monitor :math:`m = 1 + \alpha |H(u)|_F^2 / \max |H(u)|_F^2` from the *exact* Hessian
+   of :math:`u` (UFL differentiation), so that the MA solver can evaluate it at any moved
+   vertex;
+4. the MA mesh (:class:`~um2n.fem.monge_ampere.MongeAmpereMover`, relaxation). A solve that
+   fails (no convergence, divergence, tangling) is recorded in the manifest with its reason
+   and skipped: never kept silently.
+
+Files: ``<out>/samples/<id>.npz`` (points, triangles, boundary segments and tags, monitor at
+the vertices, MA coordinates) and ``<out>/manifest.jsonl``, one JSON line per attempted
+sample (seed, domain, lc, sources, status, MA iterations and residual, time). Every sample
+is written atomically before its manifest line, so an interrupted run resumes where it
+stopped: samples already in the manifest are not redone. :class:`um2n.data.MeshMoveDataset`
+loads the files as PyG ``Data``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import firedrake as fd
+import numpy as np
+import ufl
+
+from um2n.fem.adapter import mesh_graph
+from um2n.fem.monge_ampere import ConvergenceError, MongeAmpereMover
+
+DOMAINS = ("unit_square", "convex", "nonconvex", "hole")
+
+
+@dataclass
+class GenerateConfig:
+    """What :func:`generate` makes (also the manifest's header)."""
+
+    out: str
+    num_samples: int = 100
+    seed: int = 0
+    domains: tuple = DOMAINS
+    lcs: tuple = (0.05, 0.06, 0.07)
+    max_sources: int = 6
+    alpha: float = 5.0
+    ma_rtol: float = 1e-3
+    ma_maxiter: int = 400
+    problems: tuple = ("helmholtz", "poisson")
+
+
+@dataclass
+class Source:
+    """One anisotropic Gaussian of the manufactured solution."""
+
+    amplitude: float
+    centre: list
+    widths: list
+    angle: float
+
+    def ufl(self, x):
+        c, s = np.cos(self.angle), np.sin(self.angle)
+        dx, dy = x[0] - self.centre[0], x[1] - self.centre[1]
+        r1 = (c * dx + s * dy) / self.widths[0]
+        r2 = (-s * dx + c * dy) / self.widths[1]
+        return self.amplitude * ufl.exp(-0.5 * (r1 ** 2 + r2 ** 2))
+
+
+@dataclass
+class Sample:
+    """The random choices of one sample (stored in the manifest)."""
+
+    index: int
+    seed: int
+    domain: str
+    lc: float
+    problem: str
+    sources: list = field(default_factory=list)
+    outer: list = field(default_factory=list)
+    hole: list = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- domains
+def random_polygon(rng: np.random.Generator, kind: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Outer polygon (counter-clockwise) and optional hole, in the unit box."""
+    if kind == "unit_square":
+        return np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=float), None
+    if kind == "convex":
+        pts = rng.random((12, 2))
+        outer = _convex_hull(pts)
+    else:
+        n = int(rng.integers(6, 11))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, n))
+        gaps = np.diff(np.r_[ang, ang[0] + 2 * np.pi])
+        if gaps.min() < 0.25:                                 # avoid slivers: re-space evenly with jitter
+            ang = np.linspace(0, 2 * np.pi, n, endpoint=False) + rng.uniform(-0.15, 0.15, n)
+        lo = 0.45 if kind == "nonconvex" else 0.75
+        rad = rng.uniform(lo, 1.0, len(ang))
+        outer = np.column_stack([rad * np.cos(ang), rad * np.sin(ang)])
+    outer = _unit_box(outer)
+    hole = None
+    if kind == "hole":
+        c = outer.mean(axis=0) + rng.uniform(-0.05, 0.05, 2)
+        m = int(rng.integers(4, 7))
+        a = np.linspace(0, 2 * np.pi, m, endpoint=False) + rng.uniform(0, 2 * np.pi)
+        r = rng.uniform(0.08, 0.14)
+        hole = c + r * np.column_stack([np.cos(a), np.sin(a)])
+    return outer, hole
+
+
+def _convex_hull(pts: np.ndarray) -> np.ndarray:
+    """Andrew's monotone chain, counter-clockwise."""
+    p = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
+
+    def half(points):
+        h = []
+        for q in points:
+            while len(h) >= 2 and np.cross(h[-1] - h[-2], q - h[-2]) <= 0:
+                h.pop()
+            h.append(q)
+        return h
+
+    lower, upper = half(p), half(p[::-1])
+    return np.array(lower[:-1] + upper[:-1])
+
+
+def _unit_box(poly: np.ndarray) -> np.ndarray:
+    lo = poly.min(axis=0)
+    return (poly - lo) / (poly.max(axis=0) - lo).max()
+
+
+def mesh_polygon(outer: np.ndarray, hole: np.ndarray | None, lc: float, path: Path, seed: int = 0) -> Path:
+    """Mesh a polygon (with an optional hole) with gmsh; tags 1 outer, 2 hole, surface 1."""
+    import gmsh
+
+    gmsh.initialize(readConfigFiles=False)
+    try:
+        gmsh.option.setNumber("General.Terminal", 0)
+        gmsh.model.add("domain")
+        loops, tags = [], {}
+        for k, poly in enumerate([outer] + ([] if hole is None else [hole])):
+            pts = [gmsh.model.geo.addPoint(x, y, 0.0, lc) for x, y in poly]
+            lines = [gmsh.model.geo.addLine(pts[i], pts[(i + 1) % len(pts)]) for i in range(len(pts))]
+            loops.append(gmsh.model.geo.addCurveLoop(lines))
+            tags[k + 1] = lines
+        surf = gmsh.model.geo.addPlaneSurface(loops)
+        gmsh.model.geo.synchronize()
+        for tag, lines in tags.items():
+            gmsh.model.addPhysicalGroup(1, lines, tag)
+        gmsh.model.addPhysicalGroup(2, [surf], 1)
+        gmsh.option.setNumber("Mesh.RandomSeed", seed)
+        gmsh.model.mesh.generate(2)
+        gmsh.option.setNumber("Mesh.MshFileVersion", 2.2)
+        gmsh.write(str(path))
+    finally:
+        gmsh.finalize()
+    return path
+
+
+# ---------------------------------------------------------------------------- monitors
+def random_sources(rng: np.random.Generator, max_sources: int) -> list[Source]:
+    k = int(rng.integers(1, max_sources + 1))
+    return [Source(amplitude=float(rng.uniform(0.5, 1.5) * rng.choice([-1, 1])),
+                   centre=rng.uniform(0.1, 0.9, 2).tolist(),
+                   widths=rng.uniform(0.03, 0.25, 2).tolist(), angle=float(rng.uniform(0, np.pi)))
+            for _ in range(k)]
+
+
+def exact_solution(sources: list[Source], x):
+    return sum(s.ufl(x) for s in sources)
+
+
+def hessian_monitor_function(sources: list[Source], alpha: float, reference_mesh):
+    r"""``monitor(mesh)``: :math:`1 + \alpha |H(u)|_F^2 / M`, with :math:`M` the maximum of
+    :math:`|H(u)|_F^2` over the vertices of ``reference_mesh``."""
+    x = ufl.SpatialCoordinate(reference_mesh)
+    u = exact_solution(sources, x)
+    H = ufl.grad(ufl.grad(u))
+    P1 = fd.FunctionSpace(reference_mesh, "CG", 1)
+    top = float(fd.Function(P1).interpolate(ufl.inner(H, H)).dat.data_ro.max())
+
+    def monitor(mesh):
+        y = ufl.SpatialCoordinate(mesh)
+        Hy = ufl.grad(ufl.grad(exact_solution(sources, y)))
+        return 1 + alpha * ufl.inner(Hy, Hy) / top
+
+    return monitor
+
+
+# ---------------------------------------------------------------------------- the run
+def draw_sample(config: GenerateConfig, index: int) -> Sample:
+    seed = int(np.random.SeedSequence([config.seed, index]).generate_state(1)[0])
+    rng = np.random.default_rng(seed)
+    domain = str(config.domains[index % len(config.domains)])
+    outer, hole = random_polygon(rng, domain)
+    return Sample(index=index, seed=seed, domain=domain, lc=float(rng.choice(config.lcs)),
+                  problem=str(rng.choice(config.problems)),
+                  sources=[asdict(s) for s in random_sources(rng, config.max_sources)],
+                  outer=outer.tolist(), hole=None if hole is None else hole.tolist())
+
+
+def make_sample(config: GenerateConfig, sample: Sample, workdir: Path) -> dict:
+    """Mesh, monitor and MA target of one sample; returns the arrays to save."""
+    msh = mesh_polygon(np.array(sample.outer), None if sample.hole is None else np.array(sample.hole),
+                       sample.lc, workdir / f"{sample.index}.msh", seed=sample.seed % (2 ** 31))
+    mesh = fd.Mesh(str(msh))
+    graph = mesh_graph(mesh)
+    sources = [Source(**s) for s in sample.sources]
+    monitor = hessian_monitor_function(sources, config.alpha, mesh)
+    P1 = fd.FunctionSpace(mesh, "CG", 1)
+    m0 = np.array(fd.Function(P1).interpolate(monitor(mesh)).dat.data_ro)
+    mover = MongeAmpereMover(mesh, monitor, rtol=config.ma_rtol, maxiter=config.ma_maxiter, graph=graph)
+    result = mover.move()
+    return {
+        "points": graph.points, "triangles": graph.triangles,
+        "boundary_segments": graph.boundary_edges, "boundary_tags": graph.boundary_tags,
+        "monitor": m0, "target": np.array(mesh.coordinates.dat.data_ro),
+        "ma_iterations": result.iterations, "ma_residual": result.residual,
+    }
+
+
+def _save_npz(path: Path, arrays: dict) -> None:
+    fd_, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
+    os.close(fd_)
+    try:
+        np.savez_compressed(tmp, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read_manifest(out: Path) -> list[dict]:
+    path = out / "manifest.jsonl"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:   # a line cut by a kill: that sample is redone
+                continue
+    return rows
+
+
+def generate(config: GenerateConfig, progress: bool = True) -> dict:
+    """Make ``config.num_samples`` samples in ``config.out``, resuming an earlier run."""
+    from tqdm import tqdm
+
+    out = Path(config.out)
+    (out / "samples").mkdir(parents=True, exist_ok=True)
+    header = out / "config.json"
+    cfg = asdict(config)
+    if header.exists():
+        old = json.loads(header.read_text())
+        same = {k: v for k, v in old.items() if k not in ("num_samples", "out")} == \
+               {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k not in ("num_samples", "out")}
+        if not same:
+            raise ValueError(f"{out}: holds a data set made with another configuration ({header}); "
+                             "use another folder")
+    else:
+        header.write_text(json.dumps(cfg, indent=2))
+    done = {row["index"] for row in read_manifest(out)}
+    todo = [i for i in range(config.num_samples) if i not in done]
+    counts = {"ok": 0, "failed": 0, "skipped_done": len(done)}
+    mpath = out / "manifest.jsonl"
+    if mpath.exists() and mpath.stat().st_size:
+        with open(mpath, "rb") as f:
+            f.seek(-1, os.SEEK_END)
+            cut = f.read(1) != b"\n"
+        if cut:                                   # a line cut by a kill: end it, it is ignored
+            with open(mpath, "a") as f:
+                f.write("\n")
+    with tempfile.TemporaryDirectory() as work, open(out / "manifest.jsonl", "a") as manifest:
+        for i in tqdm(todo, desc="um2n generate", disable=not progress, unit="sample"):
+            sample = draw_sample(config, i)
+            row = asdict(sample)
+            t0 = time.perf_counter()
+            try:
+                arrays = make_sample(config, sample, Path(work))
+                _save_npz(out / "samples" / f"{i:06d}.npz", arrays)
+                row.update(status="ok", file=f"samples/{i:06d}.npz", vertices=int(len(arrays["points"])),
+                           ma_iterations=int(arrays["ma_iterations"]), ma_residual=float(arrays["ma_residual"]))
+                counts["ok"] += 1
+            except ConvergenceError as exc:
+                row.update(status="failed", reason=str(exc))
+                counts["failed"] += 1
+            row["seconds"] = round(time.perf_counter() - t0, 3)
+            manifest.write(json.dumps(row) + "\n")
+            manifest.flush()
+            os.fsync(manifest.fileno())
+    return counts

@@ -77,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
                     choices=["unit_square", "convex", "nonconvex", "hole"])
     ge.add_argument("--lc", type=float, nargs="+", default=[0.05, 0.06, 0.07], help="mesh sizes to draw from")
 
+    tr = sub.add_parser("train", help="train UM2N on a generated data set (resumes from its checkpoint)",
+                        description="Train UM2N as CONFIG.toml says (see um2n.train for the settings). "
+                        "Checkpoints every epoch and resumes when run again; metrics go to OUT/metrics.csv, "
+                        "the best weights to OUT/best.safetensors.")
+    tr.add_argument("config", metavar="CONFIG.toml")
+    tr.add_argument("--max-minutes", type=float, help="stop after the epoch that crosses this budget")
+
     si = sub.add_parser("simulate", help="run a Firedrake simulation (needs Firedrake)",
                         description="Run a simulation of the project (needs Firedrake).")
     sim = si.add_subparsers(dest="case", metavar="CASE", required=True)
@@ -200,6 +207,17 @@ def _cmd_generate(args) -> int:
     return 0
 
 
+def _cmd_train(args) -> int:
+    from um2n.train import TrainConfig, train
+
+    cfg = TrainConfig.from_toml(args.config)
+    if args.max_minutes is not None:
+        cfg.max_minutes = args.max_minutes
+    last = train(cfg)
+    print(json.dumps({"out": cfg.out, **last}, indent=2))
+    return 0
+
+
 def _cmd_simulate(args) -> int:
     _import_firedrake("simulate")
     if args.case == "poisson":
@@ -212,7 +230,8 @@ def _cmd_simulate(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        commands = {"move": _cmd_move, "mesh": _cmd_mesh, "generate": _cmd_generate, "simulate": _cmd_simulate}
+        commands = {"move": _cmd_move, "mesh": _cmd_mesh, "generate": _cmd_generate, "train": _cmd_train,
+                    "simulate": _cmd_simulate}
         return commands[args.command](args)
     except UM2NError as exc:
         print(f"um2n: error: {exc}", file=sys.stderr)

@@ -1,0 +1,263 @@
+r"""Training UM2N on Monge-Ampère meshes: ``um2n train CONFIG.toml``.
+
+Losses, for a predicted mesh :math:`y` and its Monge-Ampère target :math:`y^*` (both in
+the normalised coordinates of :mod:`um2n.features`):
+
+* element area: :math:`\frac{1}{M}\sum_K |A_K(y) - A_K(y^*)| / \bar A^*`, with signed areas,
+  so that inverted elements are penalised;
+* Chamfer distance (plain torch, per mesh, no pytorch3d):
+  :math:`\frac1N\sum_i \min_j |y_i - y^*_j|^2 + \frac1N\sum_j \min_i |y_i - y^*_j|^2`;
+* vertex distance: :math:`\frac1N \sum_i |y_i - y^*_i|^2` (the vertices correspond);
+* optional equidistribution: the squared coefficient of variation of :math:`m_K A_K(y)`.
+
+The total is the weighted sum (weights in the config). Training is seeded and
+deterministic (shuffling by a generator seeded with ``seed + epoch``), validates every epoch
+(metrics appended to ``metrics.csv``), checkpoints every epoch (``checkpoint.pt``: model,
+optimiser, epoch, best value; loaded with ``weights_only=True``) and resumes from the
+checkpoint when run again. ``max_minutes`` stops cleanly after the epoch that crosses the
+budget, so that long trainings progress over several sessions. The best weights (lowest
+validation loss) are written as ``best.safetensors`` with their metrics in the header.
+
+Config (TOML)::
+
+    data = "path/to/generated"      # a `um2n generate` folder
+    out = "runs/um2n-v1"
+    epochs = 200
+    batch_size = 8
+    lr = 5e-4
+    seed = 0
+    val_fraction = 0.1
+    max_minutes = 150
+    device = "auto"                # "cpu", "cuda" or "auto"
+    [loss]
+    area = 1.0
+    chamfer = 1.0
+    vertex = 1.0
+    equidistribution = 0.0
+    [model]                          # UM2NConfig fields (optional)
+    attention = "latent"
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+
+from um2n.errors import UM2NError
+from um2n.model import UM2N, UM2NConfig
+
+
+@dataclass
+class LossWeights:
+    area: float = 1.0
+    chamfer: float = 1.0
+    vertex: float = 1.0
+    equidistribution: float = 0.0
+
+
+@dataclass
+class TrainConfig:
+    """See the module docstring."""
+
+    data: str
+    out: str
+    epochs: int = 200
+    batch_size: int = 8
+    lr: float = 5e-4
+    seed: int = 0
+    val_fraction: float = 0.1
+    max_minutes: float | None = None
+    device: str = "auto"
+    loss: LossWeights = field(default_factory=LossWeights)
+    model: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "TrainConfig":
+        p = Path(path)
+        try:
+            raw = tomllib.loads(p.read_text())
+        except FileNotFoundError:
+            raise UM2NError(f"{p}: config file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise UM2NError(f"{p}: not valid TOML ({exc})") from None
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise UM2NError(f"{p}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+        for key in ("data", "out"):
+            if key not in raw:
+                raise UM2NError(f"{p}: missing setting {key!r}")
+        base = p.parent
+        raw["data"] = str((base / raw["data"]).resolve()) if not os.path.isabs(raw["data"]) else raw["data"]
+        raw["out"] = str((base / raw["out"]).resolve()) if not os.path.isabs(raw["out"]) else raw["out"]
+        try:
+            raw["loss"] = LossWeights(**raw.get("loss", {}))
+            UM2NConfig(**raw.get("model", {}))
+        except TypeError as exc:
+            raise UM2NError(f"{p}: {exc}") from None
+        return cls(**raw)
+
+
+# ------------------------------------------------------------------------------ losses
+def signed_areas_t(pos: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
+    p0, p1, p2 = pos[face[0]], pos[face[1]], pos[face[2]]
+    return 0.5 * ((p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p1[:, 1] - p0[:, 1]) * (p2[:, 0] - p0[:, 0]))
+
+
+def chamfer_distance(a: torch.Tensor, b: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+    """Symmetric Chamfer distance between point sets ``a`` (N, 2) and ``b`` (M, 2)."""
+    def one_way(x, y):
+        mins = [torch.cdist(x[i:i + chunk], y).pow(2).min(dim=1).values for i in range(0, len(x), chunk)]
+        return torch.cat(mins).mean()
+    return one_way(a, b) + one_way(b, a)
+
+
+def losses(pred: torch.Tensor, batch) -> dict[str, torch.Tensor]:
+    """The loss terms of a batch, each averaged over its meshes."""
+    y, face = batch.y, batch.face
+    a_pred, a_true = signed_areas_t(pred, face), signed_areas_t(y, face)
+    face_graph = batch.batch[face[0]] if hasattr(batch, "batch") and batch.batch is not None else \
+        torch.zeros(face.shape[1], dtype=torch.long)
+    ptr = batch.ptr if hasattr(batch, "ptr") and batch.ptr is not None else torch.tensor([0, len(y)])
+    n_graphs = len(ptr) - 1
+    area, cham, vert, equi = [], [], [], []
+    for g in range(n_graphs):
+        a, b = int(ptr[g]), int(ptr[g + 1])
+        fm = face_graph == g
+        ap, at = a_pred[fm], a_true[fm]
+        area.append((ap - at).abs().mean() / at.abs().mean())
+        cham.append(chamfer_distance(pred[a:b], y[a:b]))
+        vert.append((pred[a:b] - y[a:b]).pow(2).sum(-1).mean())
+        if hasattr(batch, "monitor"):
+            mk = batch.monitor[face[:, fm]].mean(dim=0)
+            w = mk * ap
+            equi.append((w.std() / w.mean()).pow(2))
+    out = {"area": torch.stack(area).mean(), "chamfer": torch.stack(cham).mean(),
+           "vertex": torch.stack(vert).mean()}
+    out["equidistribution"] = torch.stack(equi).mean() if equi else torch.zeros(())
+    return out
+
+
+def total_loss(terms: dict, w: LossWeights) -> torch.Tensor:
+    return sum(getattr(w, k) * v for k, v in terms.items() if getattr(w, k) != 0.0)
+
+
+# ------------------------------------------------------------------------------ loop
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    g = torch.Generator().manual_seed(seed)
+    perm = torch.randperm(n, generator=g).tolist()
+    n_val = max(1, int(round(val_fraction * n))) if n > 1 else 0
+    return sorted(perm[n_val:]), sorted(perm[:n_val])
+
+
+@torch.no_grad()
+def evaluate(model: UM2N, loader, weights: LossWeights, device) -> dict:
+    model.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    inverted = 0
+    for batch in loader:
+        batch = batch.to(device)
+        pred = model(batch)
+        terms = losses(pred, batch)
+        terms["total"] = total_loss(terms, weights)
+        k = batch.num_graphs
+        for name, v in terms.items():
+            sums[name] = sums.get(name, 0.0) + float(v) * k
+        inverted += int((signed_areas_t(pred, batch.face) <= 0).sum())
+        count += k
+    out = {f"val_{k}": v / max(count, 1) for k, v in sums.items()}
+    out["val_vertex_rmse"] = math.sqrt(out.get("val_vertex", 0.0))
+    out["val_inverted"] = inverted
+    return out
+
+
+def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
+    """Train (or resume) as ``config`` says; returns the last epoch's metrics."""
+    from torch_geometric.loader import DataLoader
+    from tqdm import tqdm
+
+    from um2n.data import MeshMoveDataset
+
+    torch.manual_seed(config.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    device = _device(config.device)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    ds = dataset if dataset is not None else MeshMoveDataset(config.data)
+    if len(ds) < 2:
+        raise UM2NError(f"{config.data}: needs at least 2 samples, found {len(ds)}")
+    tr_idx, va_idx = split_indices(len(ds), config.val_fraction, config.seed)
+    # samples are small: load them once (graph building is not repeated every epoch)
+    train_ds, val_ds = [ds[i] for i in tr_idx], [ds[i] for i in va_idx]
+    val_loader = DataLoader(val_ds, batch_size=config.batch_size, shuffle=False)
+
+    model = UM2N(UM2NConfig(**config.model)).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    ckpt_path = out / "checkpoint.pt"
+    start_epoch, best = 0, float("inf")
+    if ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        start_epoch, best = int(ckpt["epoch"]), float(ckpt["best"])
+    (out / "config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
+    metrics_path = out / "metrics.csv"
+    t_start = time.perf_counter()
+    last: dict = {}
+    for epoch in range(start_epoch, config.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        gen = torch.Generator().manual_seed(config.seed * 100003 + epoch)
+        loader = DataLoader(train_ds, batch_size=config.batch_size, shuffle=True, generator=gen)
+        run, count = 0.0, 0
+        for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False):
+            batch = batch.to(device)
+            opt.zero_grad()
+            loss = total_loss(losses(model(batch), batch), config.loss)
+            loss.backward()
+            opt.step()
+            run += float(loss) * batch.num_graphs
+            count += batch.num_graphs
+        row = {"epoch": epoch + 1, "train_loss": run / count, **evaluate(model, val_loader, config.loss, device),
+               "seconds": round(time.perf_counter() - t0, 3)}
+        if row["val_total"] < best:
+            best = row["val_total"]
+            model.save(out / "best.safetensors", metadata={
+                "epoch": epoch + 1, "val_total": best, "val_vertex_rmse": row["val_vertex_rmse"],
+                "loss_weights": json.dumps(asdict(config.loss)), "train_samples": len(tr_idx),
+                "val_samples": len(va_idx), "data": config.data})
+        new = not metrics_path.exists()
+        with open(metrics_path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        tmp = out / "checkpoint.pt.tmp"
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
+                    "best": best}, tmp)
+        os.replace(tmp, ckpt_path)
+        last = row
+        if progress:
+            print(f"epoch {epoch + 1}: train {row['train_loss']:.4e}  val {row['val_total']:.4e}  "
+                  f"vertex rmse {row['val_vertex_rmse']:.3e}  inverted {row['val_inverted']}  ({row['seconds']:.1f} s)")
+        if config.max_minutes is not None and (time.perf_counter() - t_start) / 60 >= config.max_minutes:
+            if progress:
+                print(f"time budget of {config.max_minutes} min reached after epoch {epoch + 1}; "
+                      f"run again to resume from {ckpt_path}")
+            break
+    return last

@@ -96,8 +96,9 @@ class TrainConfig:
             if key not in raw:
                 raise UM2NError(f"{p}: missing setting {key!r}")
         base = p.parent
-        raw["data"] = str((base / raw["data"]).resolve()) if not os.path.isabs(raw["data"]) else raw["data"]
-        raw["out"] = str((base / raw["out"]).resolve()) if not os.path.isabs(raw["out"]) else raw["out"]
+        for key in ("data", "out"):      # "~" expands; relative paths are relative to the config file
+            value = os.path.expandvars(os.path.expanduser(raw[key]))
+            raw[key] = value if os.path.isabs(value) else str((base / value).resolve())
         try:
             raw["loss"] = LossWeights(**raw.get("loss", {}))
             UM2NConfig(**raw.get("model", {}))

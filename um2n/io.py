@@ -114,6 +114,27 @@ def boundary_segments_of(mesh: meshio.Mesh) -> tuple[np.ndarray, np.ndarray] | N
     return lines, tags
 
 
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike):
+    """Context manager: yields a temporary path beside ``path``; on success the file written
+    there replaces ``path`` (with the usual permissions), on failure it is removed.
+
+    So a reader never sees a half-written file, and a killed run leaves the old file intact.
+    """
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent)
+    os.close(fd)
+    try:
+        yield tmp
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes files private
+        os.replace(tmp, p)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
 def write_mesh(mesh: meshio.Mesh, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write ``mesh`` atomically; ``.msh`` is written as gmsh 2.2 ASCII (Firedrake, gmsh, ParaView).
 
@@ -131,22 +152,14 @@ def write_mesh(mesh: meshio.Mesh, path: str | os.PathLike, *, overwrite: bool = 
     if suffix not in WRITE_SUFFIXES:
         raise MeshInputError(f"{p}: cannot write {suffix or 'files without a suffix'} "
                              f"(use one of {', '.join(sorted(WRITE_SUFFIXES))})")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent)
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
     try:
-        if suffix == ".msh":
-            _write_gmsh22(mesh, tmp)
-        else:
-            meshio.write(tmp, mesh)
-        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes it private; give it normal permissions
-        os.replace(tmp, p)
+        with atomic_path(p) as tmp:
+            if suffix == ".msh":
+                _write_gmsh22(mesh, tmp)
+            else:
+                meshio.write(tmp, mesh)
     except (OSError, ValueError, KeyError, meshio.WriteError) as exc:
         raise MeshInputError(f"{p}: cannot write the mesh ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return p
 
 

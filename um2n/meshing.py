@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 from um2n.errors import MeshInputError
+from um2n.io import atomic_path
 
 #: Folder of the project's ``.geo`` files.
 GEO_DIR = Path(__file__).resolve().parent.parent / "meshes"
@@ -43,25 +43,18 @@ def generate_mesh(geo: str | os.PathLike, out: str | os.PathLike, lc: float | No
     values = dict(numbers or {})
     if lc is not None:
         values["lc"] = float(lc)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".msh", dir=out.parent)
-    os.close(fd)
-    gmsh.initialize(readConfigFiles=False)
-    try:
-        gmsh.option.setNumber("General.Terminal", 0)
-        gmsh.option.setNumber("General.Verbosity", 1)
-        for k, v in values.items():
-            gmsh.parser.setNumber(k, [v])
-        gmsh.open(str(src))
-        gmsh.option.setNumber("Mesh.RandomSeed", seed)
-        gmsh.model.mesh.generate(2)
-        gmsh.option.setNumber("Mesh.MshFileVersion", 2.2)
-        gmsh.write(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, out)
-    finally:
-        gmsh.finalize()
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(out) as tmp:
+        gmsh.initialize(readConfigFiles=False)
+        try:
+            gmsh.option.setNumber("General.Terminal", 0)
+            gmsh.option.setNumber("General.Verbosity", 1)
+            for k, v in values.items():
+                gmsh.parser.setNumber(k, [v])
+            gmsh.open(str(src))
+            gmsh.option.setNumber("Mesh.RandomSeed", seed)
+            gmsh.model.mesh.generate(2)
+            gmsh.option.setNumber("Mesh.MshFileVersion", 2.2)
+            gmsh.write(tmp)
+        finally:
+            gmsh.finalize()
     return out

@@ -357,9 +357,10 @@ class UM2N(nn.Module):
         meta = {"config": json.dumps(asdict(self.config)), "format": "um2n-1"}
         meta.update({k: str(v) for k, v in (metadata or {}).items()})
         state = {k: v.detach().contiguous().cpu() for k, v in self.state_dict().items()}
-        tmp = Path(str(path) + ".tmp")
-        save_file(state, str(tmp), metadata=meta)
-        tmp.replace(path)
+        from um2n.io import atomic_path
+
+        with atomic_path(path) as tmp:
+            save_file(state, tmp, metadata=meta)
 
     @classmethod
     def load(cls, path: str | Path) -> tuple["UM2N", dict]:

@@ -52,6 +52,7 @@ from pathlib import Path
 import torch
 
 from um2n.errors import UM2NError
+from um2n.io import atomic_path
 from um2n.model import UM2N, UM2NConfig
 
 
@@ -248,10 +249,9 @@ def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
             if new:
                 w.writeheader()
             w.writerow(row)
-        tmp = out / "checkpoint.pt.tmp"
-        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
-                    "best": best}, tmp)
-        os.replace(tmp, ckpt_path)
+        with atomic_path(ckpt_path) as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
+                        "best": best}, tmp)
         last = row
         if progress:
             print(f"epoch {epoch + 1}: train {row['train_loss']:.4e}  val {row['val_total']:.4e}  "

@@ -39,6 +39,7 @@ import ufl
 
 from um2n.fem.adapter import mesh_graph
 from um2n.fem.monge_ampere import ConvergenceError, MongeAmpereMover
+from um2n.io import atomic_path
 
 DOMAINS = ("unit_square", "convex", "nonconvex", "hole")
 
@@ -230,14 +231,8 @@ def make_sample(config: GenerateConfig, sample: Sample, workdir: Path) -> dict:
 
 
 def _save_npz(path: Path, arrays: dict) -> None:
-    fd_, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz", dir=path.parent)
-    os.close(fd_)
-    try:
+    with atomic_path(path) as tmp:
         np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def read_manifest(out: Path) -> list[dict]:

@@ -78,6 +78,7 @@ if [ "$PY" != "$UM2N_VENV/bin/python" ]; then
     USER_ENV=1
     N_STEPS=2
     STAMPDIR="$UM2N_CACHE/user-env-$(hash_of "$(readlink -f "$PY")")"
+    UM2N_LOGDIR="$STAMPDIR/logs"
 else
     USER_ENV=0
     STAMPDIR="$UM2N_VENV/.um2n-steps"

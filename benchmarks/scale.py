@@ -38,9 +38,11 @@ def structured_square(n: int):
     return pts, tris
 
 
-def one_run(n_target: int, attention: str) -> dict:
+def one_run(n_target: int, attention: str, threads: int) -> dict:
     import numpy as np
     import torch
+
+    torch.set_num_threads(threads)
 
     from um2n.mesh import MeshGraph
     from um2n.model import UM2N, UM2NConfig
@@ -74,12 +76,13 @@ def one_run(n_target: int, attention: str) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000, 1000000])
-    ap.add_argument("--full-max", type=int, default=10000, help="largest N for dense ('full') attention")
+    ap.add_argument("--full-max", type=int, default=100000, help="largest N for dense ('full') attention")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks/results/scale.json"))
-    ap.add_argument("--one", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
+    ap.add_argument("--one", nargs=3, metavar=("N", "MODE", "THREADS"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one_run(int(args.one[0]), args.one[1])))
+        print(json.dumps(one_run(int(args.one[0]), args.one[1], int(args.one[2]))))
         return 0
     runs = []
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
@@ -87,7 +90,7 @@ def main() -> int:
         for mode in ("latent", "full"):
             if mode == "full" and n > args.full_max:
                 continue
-            proc = subprocess.run([sys.executable, __file__, "--one", str(n), mode],
+            proc = subprocess.run([sys.executable, __file__, "--one", str(n), mode, str(args.threads)],
                                   capture_output=True, text=True, env=env)
             if proc.returncode != 0:
                 runs.append({"vertices_target": n, "attention": mode, "error": proc.stderr[-500:]})

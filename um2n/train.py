@@ -233,7 +233,7 @@ def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
             loss = total_loss(losses(model(batch), batch), config.loss)
             loss.backward()
             opt.step()
-            run += float(loss) * batch.num_graphs
+            run += float(loss.detach()) * batch.num_graphs
             count += batch.num_graphs
         row = {"epoch": epoch + 1, "train_loss": run / count, **evaluate(model, val_loader, config.loss, device),
                "seconds": round(time.perf_counter() - t0, 3)}

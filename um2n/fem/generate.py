@@ -119,6 +119,10 @@ def random_polygon(rng: np.random.Generator, kind: str) -> tuple[np.ndarray, np.
     return outer, hole
 
 
+def _cross(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a[0] * b[1] - a[1] * b[0])
+
+
 def _convex_hull(pts: np.ndarray) -> np.ndarray:
     """Andrew's monotone chain, counter-clockwise."""
     p = pts[np.lexsort((pts[:, 1], pts[:, 0]))]
@@ -126,7 +130,7 @@ def _convex_hull(pts: np.ndarray) -> np.ndarray:
     def half(points):
         h = []
         for q in points:
-            while len(h) >= 2 and np.cross(h[-1] - h[-2], q - h[-2]) <= 0:
+            while len(h) >= 2 and _cross(h[-1] - h[-2], q - h[-2]) <= 0:
                 h.pop()
             h.append(q)
         return h

@@ -6,9 +6,14 @@ boundary tagged with the mesh's exterior-facet markers); :func:`move_mesh` runs 
 it and writes the new coordinates into ``mesh.coordinates`` in place, so that every
 :class:`firedrake.Function` on the mesh now lives on the moved mesh.
 
-Parallel runs: the graph is built from the coordinates of one process. Runs on more than
-one MPI rank are not supported yet by this adapter (it raises a clear error); the plan is
-to gather the mesh to rank 0, move it there and scatter the coordinates back.
+Parallel runs (MPI): the adapter *gathers*. Every rank contributes its owned vertices
+(by their global numbers, from the P1 local-to-global map) and owned cells; every rank then
+holds the same global :class:`MeshGraph` (vertex ``i`` = global P1 node ``i``). The move is
+computed on rank 0 only, its coordinates are broadcast, and each rank writes the entries of
+its own (owned and ghost) vertices. This costs one copy of the whole mesh per rank and
+serialises the (fast) network move; it keeps results identical to a serial run.
+A monitor given as an array is read in this global numbering; a Function, a callable or an
+expression works the same in serial and parallel.
 """
 
 from __future__ import annotations
@@ -31,9 +36,6 @@ def _dim(attr) -> int:
 
 
 def _check_mesh(mesh) -> fd.Function:
-    if mesh.comm.size > 1:
-        raise NotImplementedError("um2n.fem.adapter: meshes distributed over several MPI ranks "
-                                  "are not supported yet; run the mover on one rank")
     tdim, gdim = _dim(mesh.topological_dimension), _dim(mesh.geometric_dimension)
     if tdim != 2 or gdim != 2:
         raise MeshInputError(f"um2n moves 2D meshes in 2D (got topological dimension {tdim}, geometric {gdim})")
@@ -47,20 +49,48 @@ def _check_mesh(mesh) -> fd.Function:
     return coords
 
 
-def mesh_graph(mesh, corner_angle: float = 20.0) -> MeshGraph:
-    """The :class:`MeshGraph` of a Firedrake mesh, boundary edges tagged with its facet markers.
+class _Numbering:
+    """Local P1 nodes of this rank and their global numbers."""
 
-    Vertex ``i`` of the graph is node ``i`` of ``mesh.coordinates``.
+    def __init__(self, mesh):
+        self.P1 = fd.FunctionSpace(mesh, "CG", 1)
+        self.comm = mesh.comm
+        self.local_to_global = np.asarray(self.P1.dof_dset.lgmap.indices, dtype=np.int64)
+        self.n_owned = int(self.P1.dof_dset.size)
+        self.n_global = int(self.comm.allreduce(self.n_owned))
+
+    def gather(self, local: np.ndarray) -> np.ndarray:
+        """Global array (every rank) from the owned rows of a per-local-node array."""
+        owned = self.local_to_global[: self.n_owned]
+        ids = np.concatenate(self.comm.allgather(owned))
+        vals = np.concatenate(self.comm.allgather(np.asarray(local)[: self.n_owned]))
+        out = np.empty((self.n_global,) + vals.shape[1:], dtype=vals.dtype)
+        out[ids] = vals
+        return out
+
+    def gather_ids(self, local_ids: np.ndarray) -> np.ndarray:
+        """Global numbers of a set of local nodes, united over the ranks."""
+        return np.unique(np.concatenate(self.comm.allgather(self.local_to_global[np.asarray(local_ids, dtype=np.int64)])))
+
+
+def mesh_graph(mesh, corner_angle: float = 20.0) -> MeshGraph:
+    """The global :class:`MeshGraph` of a Firedrake mesh, boundary edges tagged with its markers.
+
+    Vertex ``i`` of the graph is global P1 node ``i`` (in serial: node ``i`` of
+    ``mesh.coordinates``). In parallel every rank gets the same global graph.
     """
     coords = _check_mesh(mesh)
-    V = coords.function_space()
-    pts = np.array(coords.dat.data_ro, dtype=np.float64)
-    tri = np.asarray(V.cell_node_list, dtype=np.int64)
+    num = _Numbering(mesh)
+    pts = num.gather(np.array(coords.dat.data_ro, dtype=np.float64))
+    n_cells = mesh.cell_set.size
+    local_tri = np.asarray(num.P1.cell_node_list, dtype=np.int64)[:n_cells]
+    tri = np.concatenate(num.comm.allgather(num.local_to_global[local_tri]))
     _, bnd, _ = mesh_edges(tri)
     seg_tags = np.full(len(bnd), -1, dtype=np.int64)
-    for tag in sorted(int(t) for t in mesh.exterior_facets.unique_markers):
+    markers = sorted({int(t) for t in mesh.exterior_facets.unique_markers})
+    for tag in markers:
         nodes = np.zeros(len(pts), dtype=bool)
-        nodes[fd.DirichletBC(V, fd.Constant((0.0, 0.0)), tag).nodes] = True
+        nodes[num.gather_ids(fd.DirichletBC(num.P1, 0.0, tag).nodes)] = True
         both = nodes[bnd[:, 0]] & nodes[bnd[:, 1]] & (seg_tags < 0)
         seg_tags[both] = tag
     return MeshGraph.from_arrays(pts, tri, boundary_segments=bnd, boundary_segment_tags=seg_tags,
@@ -69,27 +99,32 @@ def mesh_graph(mesh, corner_angle: float = 20.0) -> MeshGraph:
 
 def move_mesh(mesh, monitor: MonitorLike | fd.Function, mover: UM2NMover | None = None,
               graph: MeshGraph | None = None) -> MoveResult:
-    """Move a Firedrake mesh in place towards ``monitor``.
+    """Move a Firedrake mesh in place towards ``monitor`` (serial or MPI, see the module doc).
 
     Parameters
     ----------
     mesh : firedrake.MeshGeometry
-    monitor : array, callable ``f(x, y)``, expression string, or a P1 :class:`firedrake.Function`
-        The monitor at the vertices (a Function is interpolated to P1 first).
+    monitor : array (global numbering), callable ``f(x, y)``, expression string, or a
+        :class:`firedrake.Function` (interpolated to P1 first)
     mover : UM2NMover, optional (default: the shipped weights)
     graph : MeshGraph, optional
         The graph of the mesh before its first move (from :func:`mesh_graph`). Reuse it for
         every later move: its corners and boundary curves stay the reference, so repeated
         moves never drift from the original boundary.
+
+    Returns the :class:`MoveResult` (the same on every rank).
     """
     coords = _check_mesh(mesh)
+    num = _Numbering(mesh)
     if graph is None:
         graph = mesh_graph(mesh)
     if isinstance(monitor, fd.Function):
-        P1 = fd.FunctionSpace(mesh, "CG", 1)
-        m = monitor if monitor.function_space() == P1 else fd.Function(P1).interpolate(monitor)
-        monitor = np.array(m.dat.data_ro, dtype=np.float64)
-    current = graph.with_points(np.array(coords.dat.data_ro, dtype=np.float64))
-    result = (mover or UM2NMover()).move(current, monitor)
-    coords.dat.data[:] = result.points
+        m = monitor if monitor.function_space() == num.P1 else fd.Function(num.P1).interpolate(monitor)
+        monitor = num.gather(np.array(m.dat.data_ro, dtype=np.float64))
+    current = graph.with_points(num.gather(np.array(coords.dat.data_ro, dtype=np.float64)))
+    result = None
+    if num.comm.rank == 0:
+        result = (mover or UM2NMover()).move(current, monitor)
+    result = num.comm.bcast(result, root=0)
+    coords.dat.data_with_halos[:] = result.points[num.local_to_global]
     return result

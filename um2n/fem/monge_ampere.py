@@ -122,6 +122,9 @@ class MongeAmpereMover:
                  graph: MeshGraph | None = None):
         if method != "relaxation":
             raise ValueError(f"method must be 'relaxation' (quasi-Newton is not available yet), not {method!r}")
+        if mesh.comm.size > 1:
+            raise NotImplementedError("MongeAmpereMover runs on one MPI rank for now (its boundary "
+                                      "projection works on the process's own vertices)")
         self.mesh = mesh
         self.monitor = monitor
         self.method = method

@@ -11,6 +11,7 @@ UM2N_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 set -a; . "$UM2N_SRC/install/versions.env"; set +a
 UM2N_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/um2n"
 UM2N_VENV="${UM2N_VENV:-$UM2N_CACHE/venv-firedrake-$FIREDRAKE_VERSION}"
+UM2N_VENV="$(realpath -m "$UM2N_VENV")"          # absolute, no trailing slash
 UM2N_STAMP="$UM2N_VENV/.um2n-stamp"
 UM2N_LOGDIR="$UM2N_VENV.logs"
 
@@ -21,19 +22,24 @@ export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
 export OMPI_MCA_btl_vader_single_copy_mechanism="${OMPI_MCA_btl_vader_single_copy_mechanism:-none}"
 export OMPI_MCA_rmaps_base_oversubscribe="${OMPI_MCA_rmaps_base_oversubscribe:-1}"
 
+um2n_prefix() {
+    # sys.prefix of a Python (a venv's python is a symlink to its base interpreter)
+    "$1" -c 'import sys; print(sys.prefix)' 2>/dev/null
+}
+
 um2n_system_python() {
     # The caller's python3, if `import firedrake` works there (and it is not our venv).
     local py
     py="$(command -v python3 || true)"
     [ -n "$py" ] || return 1
-    case "$(readlink -f "$py")" in "$(readlink -f "$UM2N_VENV")"/*) return 1 ;; esac
+    [ "$(um2n_prefix "$py")" != "$UM2N_VENV" ] || return 1
     "$py" -c "import firedrake" >/dev/null 2>&1 || return 1
     printf '%s\n' "$py"
 }
 
 um2n_python() {
     # Print the Python interpreter um2n runs with.
-    if [ "${UM2N_USE_SYSTEM:-auto}" != 0 ] && [ ! -f "$UM2N_STAMP" ]; then
+    if [ "${UM2N_USE_SYSTEM:-auto}" = 1 ] || { [ "${UM2N_USE_SYSTEM:-auto}" = auto ] && [ ! -f "$UM2N_STAMP" ]; }; then
         if um2n_system_python; then return 0; fi
     fi
     if [ "${UM2N_USE_SYSTEM:-auto}" = 1 ]; then

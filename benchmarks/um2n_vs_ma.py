@@ -1,7 +1,8 @@
 """UM2N against Monge-Ampère on a held-out set: Helmholtz error, tangling, move time.
 
-For each held-out case (domains, seeds and mesh sizes that differ from the training data:
-``--seed`` and ``--lc`` default to values `um2n generate` does not use by default):
+For each held-out case (new random domains of the same four families as the training data,
+from a seed and mesh sizes that training does not use: ``--seed`` and ``--lc`` default to
+values `um2n generate` does not use by default):
 
 * the Helmholtz problem -lap u + u = f with the case's manufactured solution (random
   anisotropic Gaussians, exact Dirichlet data) is solved with P1 elements on the
@@ -104,14 +105,16 @@ def run_case(cfg: GenerateConfig, index: int, mover: UM2NMover, work: Path) -> d
 
 
 def summary(records: list[dict]) -> dict:
+    broken = [r for r in records if "error" in r]
+    records = [r for r in records if "error" not in r]
     ok = [r for r in records if "er_ma" in r]
     er_ma = float(np.mean([r["er_ma"] for r in ok])) if ok else float("nan")
     er_um2n = float(np.mean([r["er_um2n"] for r in ok])) if ok else float("nan")
     t_ma = float(np.median([r["ma_time_s"] for r in ok])) if ok else float("nan")
     t_um2n = float(np.median([r["um2n_time_s"] for r in ok])) if ok else float("nan")
     return {
-        "cases": len(records), "cases_with_ma": len(ok),
-        "mean_er_ma": er_ma, "mean_er_um2n": er_um2n, "er_ratio_um2n_over_ma": er_um2n / er_ma if ok else None,
+        "cases": len(records), "broken_cases": len(broken), "cases_with_ma": len(ok),
+        "mean_er_ma": er_ma, "mean_er_um2n": er_um2n, "er_ratio_um2n_over_ma": er_um2n / er_ma if ok and er_ma > 0 else None,
         "um2n_inverted_total": int(sum(r["um2n_inverted"] for r in records)),
         "ma_inverted_total": int(sum(r.get("ma_inverted", 0) for r in ok)),
         "median_ma_time_s": t_ma, "median_um2n_time_s": t_um2n, "speedup_median": t_ma / t_um2n if ok else None,
@@ -124,7 +127,9 @@ def plot(records: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ok = [r for r in records if "er_ma" in r]
+    ok = [r for r in records if "er_ma" in r and "error" not in r]
+    if not ok:
+        return
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
     ax[0].scatter([r["er_ma"] for r in ok], [r["er_um2n"] for r in ok])
     lim = [min([0] + [r["er_um2n"] for r in ok]), max([0.01] + [r["er_ma"] for r in ok])]
@@ -150,11 +155,19 @@ def main() -> int:
     cfg = GenerateConfig(out="(held-out)", seed=args.seed, lcs=tuple(args.lc))
     mover = UM2NMover(weights=args.weights)
     records = []
-    with tempfile.TemporaryDirectory() as work:
+    partial = Path(args.output).with_suffix(".partial.jsonl")
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as work, open(partial, "w") as log:
         for i in range(args.cases):
-            rec = run_case(cfg, i, mover, Path(work))
+            try:
+                rec = run_case(cfg, i, mover, Path(work))
+            except Exception as exc:          # a broken case is reported, the others still run
+                rec = {"case": i, "error": f"{type(exc).__name__}: {exc}"}
             records.append(rec)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
             print(json.dumps(rec), file=sys.stderr, flush=True)
+    records = [r for r in records if "error" not in r] + [r for r in records if "error" in r]
     out = {"benchmark": "UM2N vs Monge-Ampere, held-out Helmholtz cases", "weights": mover.weights_info,
            "seed": args.seed, "lcs": args.lc, "summary": summary(records), "cases": records}
     text = json.dumps(out, indent=2)

@@ -11,7 +11,8 @@ the normalised coordinates of :mod:`um2n.features`):
 * optional equidistribution: the squared coefficient of variation of :math:`m_K A_K(y)`.
 
 The total is the weighted sum (weights in the config). Training is seeded and
-deterministic (shuffling by a generator seeded with ``seed + epoch``), validates every epoch
+deterministic (shuffling by a generator seeded from ``seed`` and the epoch), the validation
+split is decided per sample index (stable while the data set grows), it validates every epoch
 (metrics appended to ``metrics.csv``), checkpoints every epoch (``checkpoint.pt``: model,
 optimiser, epoch, best value; loaded with ``weights_only=True``) and resumes from the
 checkpoint when run again. ``max_minutes`` stops cleanly after the epoch that crosses the
@@ -159,11 +160,21 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def split_indices(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
-    g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(n, generator=g).tolist()
-    n_val = max(1, int(round(val_fraction * n))) if n > 1 else 0
-    return sorted(perm[n_val:]), sorted(perm[:n_val])
+def is_validation(sample_index: int, val_fraction: float, seed: int) -> bool:
+    """Whether a sample belongs to the validation set: decided by the sample's own index, so
+    the split does not change when the data set grows between sessions."""
+    import numpy as np
+
+    return bool(np.random.default_rng([seed, 7919, int(sample_index)]).random() < val_fraction)
+
+
+def split_indices(keys: list[int], val_fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Positions of the training and validation samples, given each sample's index ``keys``."""
+    val = [i for i, k in enumerate(keys) if is_validation(k, val_fraction, seed)]
+    if not val:                                  # tiny data sets: keep one sample for validation
+        val = [len(keys) - 1]
+    tr = [i for i in range(len(keys)) if i not in set(val)]
+    return tr, val
 
 
 @torch.no_grad()
@@ -200,10 +211,15 @@ def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
     device = _device(config.device)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    if not 0.0 < config.val_fraction < 1.0:
+        raise UM2NError(f"val_fraction must be between 0 and 1, got {config.val_fraction}")
     ds = dataset if dataset is not None else MeshMoveDataset(config.data)
     if len(ds) < 2:
         raise UM2NError(f"{config.data}: needs at least 2 samples, found {len(ds)}")
-    tr_idx, va_idx = split_indices(len(ds), config.val_fraction, config.seed)
+    keys = [int(r["index"]) for r in ds.rows] if hasattr(ds, "rows") else list(range(len(ds)))
+    tr_idx, va_idx = split_indices(keys, config.val_fraction, config.seed)
+    if not tr_idx:
+        raise UM2NError(f"{config.data}: no training samples left after the validation split")
     # samples are small: load them once (graph building is not repeated every epoch)
     train_ds, val_ds = [ds[i] for i in tr_idx], [ds[i] for i in va_idx]
     val_loader = DataLoader(val_ds, batch_size=config.batch_size, shuffle=False)
@@ -216,6 +232,8 @@ def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
         ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
+        for group in opt.param_groups:       # the config's learning rate wins over the saved one
+            group["lr"] = config.lr
         start_epoch, best = int(ckpt["epoch"]), float(ckpt["best"])
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2, default=str))
     metrics_path = out / "metrics.csv"
@@ -243,15 +261,16 @@ def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
                 "epoch": epoch + 1, "val_total": best, "val_vertex_rmse": row["val_vertex_rmse"],
                 "loss_weights": json.dumps(asdict(config.loss)), "train_samples": len(tr_idx),
                 "val_samples": len(va_idx), "data": config.data})
+        # checkpoint first: a kill between the two loses a metrics row, never duplicates one
+        with atomic_path(ckpt_path) as tmp:
+            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
+                        "best": best}, tmp)
         new = not metrics_path.exists()
         with open(metrics_path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(row))
             if new:
                 w.writeheader()
             w.writerow(row)
-        with atomic_path(ckpt_path) as tmp:
-            torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
-                        "best": best}, tmp)
         last = row
         if progress:
             print(f"epoch {epoch + 1}: train {row['train_loss']:.4e}  val {row['val_total']:.4e}  "

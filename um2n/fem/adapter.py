@@ -43,9 +43,10 @@ def _check_mesh(mesh) -> fd.Function:
     elem = coords.function_space().ufl_element()
     cellname = _attr(mesh.ufl_cell().cellname)
     degree = _attr(elem.degree)
-    if degree != 1 or cellname != "triangle":
-        raise MeshInputError("um2n moves affine triangle meshes (P1 coordinates on triangles); "
-                             f"got {cellname} of degree {degree}")
+    family = _attr(elem.family)
+    if degree != 1 or cellname != "triangle" or family not in ("Lagrange", "Q", "CG"):
+        raise MeshInputError("um2n moves affine triangle meshes (continuous P1 coordinates on triangles); "
+                             f"got {family} {cellname} of degree {degree}")
     return coords
 
 
@@ -122,9 +123,16 @@ def move_mesh(mesh, monitor: MonitorLike | fd.Function, mover: UM2NMover | None 
         m = monitor if monitor.function_space() == num.P1 else fd.Function(num.P1).interpolate(monitor)
         monitor = num.gather(np.array(m.dat.data_ro, dtype=np.float64))
     current = graph.with_points(num.gather(np.array(coords.dat.data_ro, dtype=np.float64)))
-    result = None
+    result, error = None, None
     if num.comm.rank == 0:
-        result = (mover or UM2NMover()).move(current, monitor)
-    result = num.comm.bcast(result, root=0)
+        try:
+            result = (mover or UM2NMover()).move(current, monitor)
+        except Exception as exc:          # every rank must learn of it, or the others wait forever
+            error = exc
+    result, error = num.comm.bcast((result, error), root=0)
+    if error is not None:
+        raise error
     coords.dat.data_with_halos[:] = result.points[num.local_to_global]
+    if hasattr(mesh, "clear_spatial_index"):
+        mesh.clear_spatial_index()
     return result

@@ -8,7 +8,7 @@ Each sample is one mesh, one monitor and the Monge-Ampère (MA) mesh for that mo
    configured list (boundary tags: 1 outer, 2 hole);
 2. a manufactured solution :math:`u = \sum_{k=1}^{K} a_k \exp(-\tfrac12 (x - c_k)^T R_k^T
    D_k^{-2} R_k (x - c_k))` with :math:`K \in [1, 6]` random anisotropic Gaussians (the
-   Helmholtz/Poisson sources are :math:`f = -\Delta u + \kappa u`, :math:`\kappa \in \{1, 0\}`);
+   evaluation solves Helmholtz problems with it as exact solution);
 3. the monitor :math:`m = 1 + \alpha |H(u)|_F^2 / \max |H(u)|_F^2` from the *exact* Hessian
    of :math:`u` (UFL differentiation), so that the MA solver can evaluate it at any moved
    vertex;
@@ -39,6 +39,7 @@ import ufl
 
 from um2n.fem.adapter import mesh_graph
 from um2n.fem.monge_ampere import ConvergenceError, MongeAmpereMover
+from um2n.errors import UM2NError
 from um2n.io import atomic_path
 
 DOMAINS = ("unit_square", "convex", "nonconvex", "hole")
@@ -57,7 +58,6 @@ class GenerateConfig:
     alpha: float = 5.0
     ma_rtol: float = 1e-3
     ma_maxiter: int = 400
-    problems: tuple = ("helmholtz", "poisson")
 
 
 @dataclass
@@ -85,7 +85,6 @@ class Sample:
     seed: int
     domain: str
     lc: float
-    problem: str
     sources: list = field(default_factory=list)
     outer: list = field(default_factory=list)
     hole: list = field(default_factory=list)
@@ -208,8 +207,9 @@ def draw_sample(config: GenerateConfig, index: int) -> Sample:
     rng = np.random.default_rng(seed)
     domain = str(config.domains[index % len(config.domains)])
     outer, hole = random_polygon(rng, domain)
-    return Sample(index=index, seed=seed, domain=domain, lc=float(rng.choice(config.lcs)),
-                  problem=str(rng.choice(config.problems)),
+    lc = float(rng.choice(config.lcs))
+    rng.choice(("helmholtz", "poisson"))     # kept: a draw of the first data set, keeps its seeds valid
+    return Sample(index=index, seed=seed, domain=domain, lc=lc,
                   sources=[asdict(s) for s in random_sources(rng, config.max_sources)],
                   outer=outer.tolist(), hole=None if hole is None else hole.tolist())
 
@@ -264,13 +264,15 @@ def generate(config: GenerateConfig, progress: bool = True) -> dict:
     cfg = asdict(config)
     if header.exists():
         old = json.loads(header.read_text())
-        same = {k: v for k, v in old.items() if k not in ("num_samples", "out")} == \
-               {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items() if k not in ("num_samples", "out")}
+        keys = set(cfg) - {"num_samples", "out"}
+        same = {k: old.get(k) for k in keys} == {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()
+                                                  if k in keys}
         if not same:
             raise ValueError(f"{out}: holds a data set made with another configuration ({header}); "
                              "use another folder")
     else:
-        header.write_text(json.dumps(cfg, indent=2))
+        with atomic_path(header) as tmp:
+            Path(tmp).write_text(json.dumps(cfg, indent=2))
     done = {row["index"] for row in read_manifest(out)}
     todo = [i for i in range(config.num_samples) if i not in done]
     counts = {"ok": 0, "failed": 0, "skipped_done": len(done)}
@@ -293,8 +295,11 @@ def generate(config: GenerateConfig, progress: bool = True) -> dict:
                 row.update(status="ok", file=f"samples/{i:06d}.npz", vertices=int(len(arrays["points"])),
                            ma_iterations=int(arrays["ma_iterations"]), ma_residual=float(arrays["ma_residual"]))
                 counts["ok"] += 1
-            except ConvergenceError as exc:
-                row.update(status="failed", reason=str(exc))
+            except (ConvergenceError, UM2NError, fd.ConvergenceError, RuntimeError, ValueError) as exc:
+                # a failed sample (MA divergence or tangling, a failed solve, a gmsh error) is
+                # recorded and skipped; the run goes on
+                reason = str(exc) if isinstance(exc, ConvergenceError) else f"{type(exc).__name__}: {exc}"
+                row.update(status="failed", reason=reason.strip().splitlines()[0] if reason.strip() else reason)
                 counts["failed"] += 1
             row["seconds"] = round(time.perf_counter() - t0, 3)
             manifest.write(json.dumps(row) + "\n")

@@ -39,8 +39,8 @@ If the residual grows from one iteration to the next, the pseudo-timestep is hal
 Boundaries. :math:`\partial\phi/\partial n = 0` (natural in both forms) lets vertices slide
 along the boundary; the boundary model of :class:`um2n.mesh.MeshGraph` then puts every
 boundary vertex exactly on its segment or curve (circles included) and keeps corners fixed.
-Holes and several boundary loops are handled the same way. After every update the signed
-areas are checked; the result is never a tangled mesh.
+Holes and several boundary loops are handled the same way. The signed areas of the final
+mesh are checked; a tangled result raises instead of being returned.
 
 Failure (no convergence within ``maxiter``, divergence, a non-finite residual, or a tangled
 mesh) raises :class:`ConvergenceError` and restores the mesh to where it started.
@@ -231,7 +231,11 @@ class MongeAmpereMover:
             if (signed_areas(x, self.graph.triangles) <= 0).any():
                 raise ConvergenceError(f"Monge-Ampère ({self.method}) converged to a tangled mesh")
             return MongeAmpereResult(len(residuals) - 1, residuals[-1], residuals, self.method)
-        except ConvergenceError:
+        except fd.ConvergenceError as exc:        # a failed linear solve
+            self.mesh.coordinates.dat.data[:] = start
+            reason = str(exc).strip().splitlines()[-1].strip()
+            raise ConvergenceError(f"Monge-Ampère ({self.method}): linear solve failed ({reason})") from None
+        except BaseException:
             self.mesh.coordinates.dat.data[:] = start
             raise
 

@@ -1,10 +1,7 @@
 """`um2n generate`: samples, manifest, resume, recorded failures; the PyG dataset reading them."""
 
-import json
 
-import numpy as np
 import pytest
-import torch
 
 pytestmark = pytest.mark.firedrake
 
@@ -12,7 +9,6 @@ pytestmark = pytest.mark.firedrake
 def test_generate_resume_and_dataset(tmp_path):
     from torch_geometric.loader import DataLoader
 
-    from um2n.boundary import CircleArc
     from um2n.data import MeshMoveDataset
     from um2n.fem.generate import GenerateConfig, generate, read_manifest
     from um2n.mesh import signed_areas

@@ -166,8 +166,9 @@ fi
 # comes from a local wheel folder when pip has one (PIP_FIND_LINKS, as on our machines),
 # else from PyTorch's CPU index (override with UM2N_TORCH_INDEX).
 install_torch() {
-    local found=""
-    for d in ${PIP_FIND_LINKS:-}; do
+    local found="" links
+    links="${PIP_FIND_LINKS:-} $("${PIP[0]}" -m pip config get global.find-links 2>/dev/null || true)"
+    for d in $links; do
         compgen -G "$d/torch-$TORCH_VERSION+cpu-*.whl" >/dev/null && found=1
     done
     if [ -n "$found" ] && [ -z "${UM2N_TORCH_INDEX:-}" ]; then

@@ -70,7 +70,7 @@ def run_case(cfg: GenerateConfig, index: int, mover: UM2NMover, work: Path) -> d
     mesh = fd.Mesh(str(msh))
     graph = mesh_graph(mesh)
     sources = [Source(**d) for d in s.sources]
-    monitor = hessian_monitor_function(sources, cfg.alpha, mesh)
+    monitor = hessian_monitor_function(sources, cfg.alpha, mesh, cfg.power)
     xi = np.array(mesh.coordinates.dat.data_ro)
     m0 = np.array(fd.Function(fd.FunctionSpace(mesh, "CG", 1)).interpolate(monitor(mesh)).dat.data_ro)
     e_uniform = helmholtz_error(mesh, sources)

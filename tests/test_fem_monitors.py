@@ -34,6 +34,12 @@ def test_hessian_monitor_range_and_location():
     X = mesh.coordinates.dat.data_ro
     assert abs(X[np.argmax(v), 0] - 0.5) < 0.1
     assert v[np.abs(X[:, 0] - 0.5) > 0.3].max() < 1.1
+    # power p: 1 + alpha (|H| / max|H|)^p, the same indicator as p = 2 under another exponent
+    h = (v - 1.0) / 5.0                                  # (|H| / max|H|)^2
+    m_half = hessian_monitor(u, alpha=3.0, power=0.5).dat.data_ro
+    sig = h > 1e-6                                       # (v - 1) loses the tiny values to rounding
+    assert m_half[sig] == pytest.approx(1.0 + 3.0 * h[sig] ** 0.25, rel=1e-8)
+    assert m_half.max() == pytest.approx(4.0) and m_half.min() >= 1.0
 
 
 def test_gradient_combined_and_smoothing():

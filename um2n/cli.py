@@ -76,6 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     ge.add_argument("--domains", nargs="+", default=["unit_square", "convex", "nonconvex", "hole"],
                     choices=["unit_square", "convex", "nonconvex", "hole"])
     ge.add_argument("--lc", type=float, nargs="+", default=[0.05, 0.06, 0.07], help="mesh sizes to draw from")
+    ge.add_argument("--alpha", type=float, default=3.0, help="monitor 1 + alpha (|H|/max|H|)^power (default 3)")
+    ge.add_argument("--power", type=float, default=0.5,
+                    help="monitor exponent (default 0.5; the UM2N paper's monitor is --alpha 5 --power 2)")
 
     tr = sub.add_parser("train", help="train UM2N on a generated data set (resumes from its checkpoint)",
                         description="Train UM2N as CONFIG.toml says (see um2n.train for the settings). "
@@ -197,7 +200,7 @@ def _cmd_generate(args) -> int:
     from um2n.fem.generate import GenerateConfig, generate
 
     cfg = GenerateConfig(out=args.out, num_samples=args.samples, seed=args.seed,
-                         domains=tuple(args.domains), lcs=tuple(args.lc))
+                         domains=tuple(args.domains), lcs=tuple(args.lc), alpha=args.alpha, power=args.power)
     try:
         counts = generate(cfg)
     except ValueError as exc:

@@ -21,7 +21,7 @@ validation loss) are written as ``best.safetensors`` with their metrics in the h
 
 Config (TOML)::
 
-    data = "path/to/generated"      # a `um2n generate` folder
+    data = "path/to/generated"      # a `um2n generate` folder, or a list of them
     out = "runs/um2n-v1"
     epochs = 200
     batch_size = 8
@@ -69,7 +69,7 @@ class LossWeights:
 class TrainConfig:
     """See the module docstring."""
 
-    data: str
+    data: str | list[str]
     out: str
     epochs: int = 200
     batch_size: int = 8
@@ -98,9 +98,18 @@ class TrainConfig:
             if key not in raw:
                 raise UM2NError(f"{p}: missing setting {key!r}")
         base = p.parent
-        for key in ("data", "out"):      # "~" expands; relative paths are relative to the config file
-            value = os.path.expandvars(os.path.expanduser(raw[key]))
-            raw[key] = value if os.path.isabs(value) else str((base / value).resolve())
+
+        def resolve(value: str) -> str:  # "~" expands; relative paths are relative to the config file
+            value = os.path.expandvars(os.path.expanduser(value))
+            return value if os.path.isabs(value) else str((base / value).resolve())
+
+        raw["out"] = resolve(raw["out"])
+        if isinstance(raw["data"], list):
+            if not raw["data"] or not all(isinstance(d, str) for d in raw["data"]):
+                raise UM2NError(f"{p}: 'data' must be a folder or a non-empty list of folders")
+            raw["data"] = [resolve(d) for d in raw["data"]]
+        else:
+            raw["data"] = resolve(raw["data"])
         try:
             raw["loss"] = LossWeights(**raw.get("loss", {}))
             UM2NConfig(**raw.get("model", {}))
@@ -160,6 +169,9 @@ def _device(name: str) -> torch.device:
     return torch.device(name)
 
 
+FOLDER_KEY_STRIDE = 10_000_000
+
+
 def is_validation(sample_index: int, val_fraction: float, seed: int) -> bool:
     """Whether a sample belongs to the validation set: decided by the sample's own index, so
     the split does not change when the data set grows between sessions."""
@@ -213,10 +225,17 @@ def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if not 0.0 < config.val_fraction < 1.0:
         raise UM2NError(f"val_fraction must be between 0 and 1, got {config.val_fraction}")
-    ds = dataset if dataset is not None else MeshMoveDataset(config.data)
+    if dataset is not None:
+        parts = [dataset]
+    else:
+        parts = [MeshMoveDataset(d) for d in ([config.data] if isinstance(config.data, str) else config.data)]
+    # validation membership by (folder position, sample index): stable as folders grow
+    keys = [k * FOLDER_KEY_STRIDE + (int(r["index"]) if hasattr(part, "rows") else i)
+            for k, part in enumerate(parts)
+            for i, r in enumerate(part.rows if hasattr(part, "rows") else [None] * len(part))]
+    ds = [part[i] for part in parts for i in range(len(part))] if len(parts) > 1 else parts[0]
     if len(ds) < 2:
         raise UM2NError(f"{config.data}: needs at least 2 samples, found {len(ds)}")
-    keys = [int(r["index"]) for r in ds.rows] if hasattr(ds, "rows") else list(range(len(ds)))
     tr_idx, va_idx = split_indices(keys, config.val_fraction, config.seed)
     if not tr_idx:
         raise UM2NError(f"{config.data}: no training samples left after the validation split")

@@ -9,9 +9,13 @@ Each sample is one mesh, one monitor and the Monge-Ampère (MA) mesh for that mo
 2. a manufactured solution :math:`u = \sum_{k=1}^{K} a_k \exp(-\tfrac12 (x - c_k)^T R_k^T
    D_k^{-2} R_k (x - c_k))` with :math:`K \in [1, 6]` random anisotropic Gaussians (the
    evaluation solves Helmholtz problems with it as exact solution);
-3. the monitor :math:`m = 1 + \alpha |H(u)|_F^2 / \max |H(u)|_F^2` from the *exact* Hessian
+3. the monitor :math:`m = 1 + \alpha\,(|H(u)|_F / \max |H(u)|_F)^p` from the *exact* Hessian
    of :math:`u` (UFL differentiation), so that the MA solver can evaluate it at any moved
-   vertex;
+   vertex. The UM2N paper uses :math:`\alpha = 5, p = 2`; the default here is
+   :math:`\alpha = 3, p = 1/2`, closer to the :math:`|H|^{1/3}`-like density that is optimal
+   for the P1 interpolation error in :math:`L^2`, and chosen by measurement: on 8 validation
+   cases (seed 7) the Helmholtz error reduction of the MA mesh averaged +0.22 with it and
+   -0.09 with the paper's monitor (which starves every feature but the sharpest);
 4. the MA mesh (:class:`~um2n.fem.monge_ampere.MongeAmpereMover`, relaxation). A solve that
    fails (no convergence, divergence, tangling) is recorded in the manifest with its reason
    and skipped: never kept silently.
@@ -55,7 +59,8 @@ class GenerateConfig:
     domains: tuple = DOMAINS
     lcs: tuple = (0.05, 0.06, 0.07)
     max_sources: int = 6
-    alpha: float = 5.0
+    alpha: float = 3.0
+    power: float = 0.5
     ma_rtol: float = 1e-3
     ma_maxiter: int = 400
 
@@ -184,19 +189,22 @@ def exact_solution(sources: list[Source], x):
     return sum(s.ufl(x) for s in sources)
 
 
-def hessian_monitor_function(sources: list[Source], alpha: float, reference_mesh):
-    r"""``monitor(mesh)``: :math:`1 + \alpha |H(u)|_F^2 / M`, with :math:`M` the maximum of
-    :math:`|H(u)|_F^2` over the vertices of ``reference_mesh``."""
+def hessian_monitor_function(sources: list[Source], alpha: float, reference_mesh, power: float = 2.0):
+    r"""``monitor(mesh)``: :math:`1 + \alpha (|H(u)|_F / M)^p`, with :math:`M` the maximum of
+    :math:`|H(u)|_F` over the vertices of ``reference_mesh`` and :math:`p` = ``power``."""
     x = ufl.SpatialCoordinate(reference_mesh)
     u = exact_solution(sources, x)
     H = ufl.grad(ufl.grad(u))
     P1 = fd.FunctionSpace(reference_mesh, "CG", 1)
     top = float(fd.Function(P1).interpolate(ufl.inner(H, H)).dat.data_ro.max())
+    half = 0.5 * power
 
     def monitor(mesh):
         y = ufl.SpatialCoordinate(mesh)
         Hy = ufl.grad(ufl.grad(exact_solution(sources, y)))
-        return 1 + alpha * ufl.inner(Hy, Hy) / top
+        if power == 2.0:
+            return 1 + alpha * ufl.inner(Hy, Hy) / top
+        return 1 + alpha * ((ufl.inner(Hy, Hy) + 1e-30 * top) / top) ** half
 
     return monitor
 
@@ -221,7 +229,7 @@ def make_sample(config: GenerateConfig, sample: Sample, workdir: Path) -> dict:
     mesh = fd.Mesh(str(msh))
     graph = mesh_graph(mesh)
     sources = [Source(**s) for s in sample.sources]
-    monitor = hessian_monitor_function(sources, config.alpha, mesh)
+    monitor = hessian_monitor_function(sources, config.alpha, mesh, config.power)
     P1 = fd.FunctionSpace(mesh, "CG", 1)
     m0 = np.array(fd.Function(P1).interpolate(monitor(mesh)).dat.data_ro)
     mover = MongeAmpereMover(mesh, monitor, rtol=config.ma_rtol, maxiter=config.ma_maxiter, graph=graph)
@@ -264,6 +272,7 @@ def generate(config: GenerateConfig, progress: bool = True) -> dict:
     cfg = asdict(config)
     if header.exists():
         old = json.loads(header.read_text())
+        old.setdefault("power", 2.0)              # data sets made before ``power`` existed
         keys = set(cfg) - {"num_samples", "out"}
         same = {k: old.get(k) for k in keys} == {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()
                                                   if k in keys}

@@ -1,0 +1,49 @@
+"""Dataclass configurations read from TOML, with clear errors for unknown or mistyped keys."""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import typing
+from pathlib import Path
+from typing import TypeVar
+
+from um2n.errors import UM2NError
+
+C = TypeVar("C")
+
+
+def config_from_dict(cls: type[C], raw: dict, where: str) -> C:
+    """Build dataclass ``cls`` from ``raw``; nested dataclass fields come from TOML tables."""
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise UM2NError(f"{where}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
+    kwargs = {}
+    for name, value in raw.items():
+        hint = hints.get(name)
+        if dataclasses.is_dataclass(hint):
+            if not isinstance(value, dict):
+                raise UM2NError(f"{where}: [{name}] must be a table")
+            kwargs[name] = config_from_dict(hint, value, f"{where} [{name}]")
+        else:
+            kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise UM2NError(f"{where}: {exc}") from None
+
+
+def load_config(cls: type[C], path: str | Path | None) -> C:
+    """``cls()`` updated from a TOML file (``None``: the defaults)."""
+    if path is None:
+        return cls()
+    p = Path(path)
+    try:
+        raw = tomllib.loads(p.read_text())
+    except FileNotFoundError:
+        raise UM2NError(f"{p}: config file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise UM2NError(f"{p}: not valid TOML ({exc})") from None
+    return config_from_dict(cls, raw, str(p))

@@ -1,0 +1,122 @@
+r"""Field transfer between the mesh before and after a move (same cells, new vertex positions).
+
+A moved mesh keeps its topology, so a Firedrake ``Function`` on it keeps its degrees of
+freedom, but those now sit at new places: leaving them as they are drags the field along
+with the vertices. :class:`FieldTransfer` instead keeps a *frozen copy* of the mesh as it
+was before the move (a mesh with its own topology, so that Firedrake treats the two as
+different meshes), copies each field onto it, and after the move brings it back by
+
+* ``"conservative"`` (default): the Galerkin :math:`L^2` projection
+  :math:`(u_{new}, v)_{\Omega_{new}} = (u_{old}, v)_{\Omega_{new}}` for all :math:`v`,
+  assembled on the supermesh of the two meshes (libsupermesh, through Firedrake). It keeps
+  :math:`\int_\Omega u` exactly (to round-off) for any element, and is the right transfer for
+  DG tracers, elevations and momenta;
+* ``"interpolate"``: point evaluation of the old field at the new nodes (cross-mesh
+  interpolation). Cheaper, not conservative, exact for the polynomials of the space.
+
+Both need a domain whose boundary does not change (vertices slide along it), which the
+movers of um2n guarantee. Serial only, as the Monge-Ampère mover.
+"""
+
+from __future__ import annotations
+
+import firedrake as fd
+import numpy as np
+from firedrake.mesh import plex_from_cell_list
+
+TRANSFER_METHODS = ("conservative", "interpolate")
+
+
+def _match(a: np.ndarray, b: np.ndarray, what: str) -> np.ndarray:
+    """``perm`` with ``a[perm] == b`` row by row (rows rounded to 1e-10), or raise."""
+    def keys(x):
+        return np.round(x / 1e-10).astype(np.int64)
+
+    ka, kb = keys(a), keys(b)
+    oa, ob = np.lexsort(ka.T[::-1]), np.lexsort(kb.T[::-1])
+    if len(oa) != len(ob) or not (ka[oa] == kb[ob]).all():
+        raise RuntimeError(f"FieldTransfer: could not match the {what} of the frozen mesh copy")
+    perm = np.empty(len(ob), dtype=np.int64)
+    perm[ob] = oa
+    return perm
+
+
+def _dof_keys(V) -> np.ndarray:
+    """One row per node of ``V``: its coordinates, and for discontinuous spaces also the
+    centroid of its cell (nodes of different cells at one place are different nodes)."""
+    mesh = V.mesh()
+    el = V.ufl_element()
+    family = el.family()
+    W = fd.VectorFunctionSpace(mesh, family, el.embedded_superdegree)
+    X = np.array(fd.Function(W).interpolate(fd.SpatialCoordinate(mesh)).dat.data_ro)
+    if "Discontinuous" not in family and family not in ("DG", "DQ"):
+        return X
+    centroid = np.zeros_like(X)
+    cell_nodes = W.cell_node_list
+    centroid[cell_nodes] = X[cell_nodes].mean(axis=1, keepdims=True)
+    return np.hstack([X, centroid])
+
+
+class FieldTransfer:
+    """Carry fields across one mesh move: ``before_move()``, move the mesh, ``after_move()``.
+
+    Parameters
+    ----------
+    mesh : firedrake.MeshGeometry
+        The mesh that moves (its coordinates are changed in place by the mover).
+    fields : dict name -> Function
+        The fields to transfer (scalar or vector Lagrange/DG spaces on ``mesh``).
+    method : ``"conservative"`` or ``"interpolate"``, or a dict name -> method
+    """
+
+    def __init__(self, mesh, fields: dict[str, fd.Function], method: str | dict = "conservative"):
+        if mesh.comm.size > 1:
+            raise NotImplementedError("FieldTransfer runs on one MPI rank for now")
+        self.mesh = mesh
+        self.fields = dict(fields)
+        methods = method if isinstance(method, dict) else {name: method for name in self.fields}
+        for name, m in methods.items():
+            if m not in TRANSFER_METHODS:
+                raise ValueError(f"transfer method of {name!r} must be one of {TRANSFER_METHODS}, not {m!r}")
+        self.methods = {name: methods.get(name, "conservative") for name in self.fields}
+        P1 = fd.FunctionSpace(mesh, "CG", 1)
+        cells = P1.cell_node_list
+        coords = np.array(mesh.coordinates.dat.data_ro)
+        plex = plex_from_cell_list(mesh.topological_dimension, cells, coords, mesh.comm)
+        self.frozen = fd.Mesh(plex, reorder=False, name=f"{mesh.name}_before_move")
+        # vertex numbering of the copy against the original
+        self._vperm = _match(np.array(self.frozen.coordinates.dat.data_ro), coords, "vertices")
+        self._frozen_fields: dict[str, fd.Function] = {}
+        self._dof_perm: dict[str, np.ndarray] = {}
+        for name, f in self.fields.items():
+            V = f.function_space()
+            Vf = fd.FunctionSpace(self.frozen, V.ufl_element())
+            self._frozen_fields[name] = fd.Function(Vf, name=name)
+            self._dof_perm[name] = _match(_dof_keys(Vf), _dof_keys(V), f"nodes of {name!r}")
+
+    def frozen_function(self, f: fd.Function) -> fd.Function:
+        """A copy of ``f`` (a Function on ``mesh``, any space) on the frozen mesh as it is now."""
+        Vf = fd.FunctionSpace(self.frozen, f.function_space().ufl_element())
+        g = fd.Function(Vf, name=f.name())
+        perm = _match(_dof_keys(Vf), _dof_keys(f.function_space()), f"nodes of {f.name()!r}")
+        g.dat.data[perm] = f.dat.data_ro
+        return g
+
+    def before_move(self) -> None:
+        """Freeze the current mesh and fields (call just before moving the mesh)."""
+        self.frozen.coordinates.dat.data[self._vperm] = self.mesh.coordinates.dat.data_ro
+        if hasattr(self.frozen, "clear_spatial_index"):
+            self.frozen.clear_spatial_index()
+        for name, f in self.fields.items():
+            self._frozen_fields[name].dat.data[self._dof_perm[name]] = f.dat.data_ro
+
+    def after_move(self) -> None:
+        """Bring every field onto the moved mesh by its transfer method."""
+        if hasattr(self.mesh, "clear_spatial_index"):
+            self.mesh.clear_spatial_index()
+        for name, f in self.fields.items():
+            old = self._frozen_fields[name]
+            if self.methods[name] == "conservative":
+                f.project(old)
+            else:
+                f.interpolate(old)

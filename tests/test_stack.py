@@ -67,3 +67,11 @@ def test_dockerfile_uses_the_installer_firedrake_release():
     assert froms, "Dockerfile has no FROM"
     assert froms[0] == f"firedrakeproject/firedrake-vanilla-default:{versions['FIREDRAKE_VERSION']}"
     assert f"torch=={versions['TORCH_VERSION']}" in docker
+
+
+@pytest.mark.parametrize("name", ["unit_square", "annulus", "polygon_with_hole", "dfg_cylinder"])
+def test_gmsh_size_parameter_is_applied(mesh_file, name):
+    """Halving ``lc`` gives about 4 times the vertices (the .geo default does not win)."""
+    coarse = len(meshio.read(mesh_file(name, lc=0.08)).points)
+    fine = len(meshio.read(mesh_file(name, lc=0.04)).points)
+    assert 2.5 < fine / coarse < 5.0, (coarse, fine)

@@ -49,7 +49,10 @@ def generate_mesh(geo: str | os.PathLike, out: str | os.PathLike, lc: float | No
             gmsh.option.setNumber("General.Terminal", 0)
             gmsh.option.setNumber("General.Verbosity", 1)
             for k, v in values.items():
+                # DefineConstant[ k = {.., Name "k"} ] takes its value from ONELAB: a parser
+                # variable alone is overridden by the geometry's default
                 gmsh.parser.setNumber(k, [v])
+                gmsh.onelab.setNumber(k, [v])
             gmsh.open(str(src))
             gmsh.option.setNumber("Mesh.RandomSeed", seed)
             gmsh.model.mesh.generate(2)

@@ -69,6 +69,7 @@ class LoopConfig:
     ma_maxiter: int = 300
     output_dir: str = "output/run"
     write_vtk: bool = True
+    snapshots: int = 4
     progress: bool = True
 
     def __post_init__(self):
@@ -190,6 +191,27 @@ class _Mover:
         return info
 
 
+def write_snapshot(f: fd.Function, path: Path, title: str) -> None:
+    """PNG of ``f`` with its mesh (matplotlib through ``firedrake.pyplot``), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from firedrake.pyplot import tripcolor, triplot
+
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    c = tripcolor(f, axes=ax, cmap="viridis")
+    triplot(f.function_space().mesh(), axes=ax, interior_kw={"linewidths": 0.15, "edgecolors": "w"},
+            boundary_kw={"linewidths": 0.6, "colors": ["k"]})
+    fig.colorbar(c, ax=ax, shrink=0.8)
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    tmp = path.with_name(path.stem + ".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+
+
 def count_tangled(mesh, triangles: np.ndarray, reference_sign: np.ndarray) -> int:
     """Number of elements whose signed area is zero or has flipped against the reference."""
     a = signed_areas(np.array(mesh.coordinates.dat.data_ro), triangles)
@@ -275,6 +297,18 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
         if cfg.write_vtk else None
     if vtk is not None and not state:
         vtk.write(*problem.output_functions(), time=0.0)
+    snap_steps = set()
+    if cfg.snapshots > 0:
+        snap_steps = {round(k * problem.num_steps / cfg.snapshots) for k in range(cfg.snapshots + 1)}
+
+    def snapshot(step: int, t: float):
+        if step in snap_steps:
+            f = problem.output_functions()[0]
+            write_snapshot(f, out / f"{f.name()}_{step:06d}.png",
+                           f"{type(problem).__name__}: {f.name()} at t = {t:.4g} (mover {cfg.mover})")
+
+    if not state:
+        snapshot(0, 0.0)
 
     def write_rows():
         if not rows:
@@ -327,6 +361,7 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
                      **problem.diagnostics(t)})
         if vtk is not None and (step % cfg.output_every == 0 or step == problem.num_steps):
             vtk.write(*problem.output_functions(), time=t)
+        snapshot(step, t)
         if step % cfg.checkpoint_every == 0 or step == end:
             _save_checkpoint(ckpt, mesh, xi_fn, fields, step, t,
                              {"moves": result.moves, "moves_rejected": result.moves_rejected,
@@ -339,6 +374,9 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
     result.t = t
     if end == problem.num_steps:
         result.summary = problem.summary(t)
+        tmp = out / "summary.json.tmp"
+        tmp.write_text(json.dumps({"mover": cfg.mover, **result.as_dict()}, indent=2, default=float))
+        os.replace(tmp, out / "summary.json")
     result.mesh = mesh                    # type: ignore[attr-defined]
     result.problem = problem              # type: ignore[attr-defined]
     return result

@@ -227,14 +227,8 @@ def _save_checkpoint(path: Path, mesh, xi_fn: fd.Function, fields: dict, step: i
         cf.save_function(mesh.coordinates, name="current_coordinates")
         for name, f in fields.items():
             cf.save_function(f, name=name)
-        cf.set_attr("/", "um2n_state", json.dumps({"step": step, "t": t, **counters}))
+        cf.set_attr("/", "um2n_state", json.dumps({"step": step, "t": t, "mesh_name": mesh.name, **counters}))
     os.replace(tmp, path)
-
-
-def load_checkpoint_mesh(path: str | Path):
-    """The mesh stored in a loop checkpoint (at its coordinates when the run started)."""
-    with fd.CheckpointFile(str(path), "r") as cf:
-        return cf.load_mesh()
 
 
 def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_mesh: Callable[[], object],
@@ -247,7 +241,8 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
     make_mesh : builds the initial mesh (not called when resuming)
     cfg : loop settings; ``cfg.output_dir`` holds every output and the checkpoint
     resume : continue from ``output_dir/checkpoint.h5`` if there is one
-    stop_after : stop after this many steps of this call (to test interruption)
+    stop_after : for tests of restart: behave as a process killed after this many steps of
+        this call (no final checkpoint, no flush of the diagnostics written since the last one)
     """
     from tqdm import tqdm
 
@@ -257,8 +252,8 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
     state = None
     if resume and ckpt.exists():
         with fd.CheckpointFile(str(ckpt), "r") as cf:
-            mesh = cf.load_mesh()
             state = json.loads(cf.get_attr("/", "um2n_state"))
+            mesh = cf.load_mesh(state["mesh_name"])
             xi_fn = cf.load_function(mesh, "reference_coordinates")
             cur = cf.load_function(mesh, "current_coordinates")
             saved = {}
@@ -362,7 +357,7 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
         if vtk is not None and (step % cfg.output_every == 0 or step == problem.num_steps):
             vtk.write(*problem.output_functions(), time=t)
         snapshot(step, t)
-        if step % cfg.checkpoint_every == 0 or step == end:
+        if step % cfg.checkpoint_every == 0 or (step == end and stop_after is None):
             _save_checkpoint(ckpt, mesh, xi_fn, fields, step, t,
                              {"moves": result.moves, "moves_rejected": result.moves_rejected,
                               "max_inverted": result.max_inverted})
@@ -370,7 +365,8 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
         T["output"] += time.perf_counter() - t4
         result.steps += 1
     bar.close()
-    write_rows()
+    if stop_after is None:
+        write_rows()
     result.t = t
     if end == problem.num_steps:
         result.summary = problem.summary(t)

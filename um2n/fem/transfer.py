@@ -27,17 +27,15 @@ from firedrake.mesh import plex_from_cell_list
 TRANSFER_METHODS = ("conservative", "interpolate")
 
 
-def _match(a: np.ndarray, b: np.ndarray, what: str) -> np.ndarray:
-    """``perm`` with ``a[perm] == b`` row by row (rows rounded to 1e-10), or raise."""
-    def keys(x):
-        return np.round(x / 1e-10).astype(np.int64)
+def _match(a: np.ndarray, b: np.ndarray, what: str, tol: float = 1e-9) -> np.ndarray:
+    """``perm`` with ``a[perm] == b`` row by row (to ``tol``, one-to-one), or raise."""
+    from scipy.spatial import cKDTree
 
-    ka, kb = keys(a), keys(b)
-    oa, ob = np.lexsort(ka.T[::-1]), np.lexsort(kb.T[::-1])
-    if len(oa) != len(ob) or not (ka[oa] == kb[ob]).all():
-        raise RuntimeError(f"FieldTransfer: could not match the {what} of the frozen mesh copy")
-    perm = np.empty(len(ob), dtype=np.int64)
-    perm[ob] = oa
+    if a.shape != b.shape:
+        raise RuntimeError(f"FieldTransfer: the {what} differ in number ({a.shape} vs {b.shape})")
+    dist, perm = cKDTree(a).query(b)
+    if len(perm) and (dist.max() > tol or len(np.unique(perm)) != len(perm)):
+        raise RuntimeError(f"FieldTransfer: could not match the {what} of two copies of the mesh")
     return perm
 
 

@@ -102,6 +102,13 @@ def _parser() -> argparse.ArgumentParser:
                         "state and, with 'none' among the movers, each mover's error reduction. Writes "
                         "OUTPUT/<mover>/solution.pvd, diagnostics.csv, snapshots (PNG) and checkpoint.h5.")
     _loop_arguments(sw, "output/swirl")
+    cy = sim.add_parser("cylinder", help="DFG flow past a cylinder (2D-1 steady, 2D-2 periodic), Taylor-Hood",
+                        description="Navier-Stokes flow past the DFG cylinder (meshes/dfg_cylinder.geo) with "
+                        "Taylor-Hood P2-P1 and Newton + MUMPS; prints c_D, c_L, St and dp against the "
+                        "reference intervals of Schaefer & Turek (1996). Writes OUTPUT/<mover>/solution.pvd, "
+                        "diagnostics.csv (forces over time), snapshots (PNG) and checkpoint.h5.")
+    cy.add_argument("--case", dest="case_name", choices=["2d-1", "2d-2"], help="benchmark (default: the config's, else 2d-2)")
+    _loop_arguments(cy, "output/cylinder")
     return p
 
 
@@ -247,6 +254,10 @@ def _cmd_simulate(args) -> int:
         from simulations.swirl import main as swirl_main
 
         return swirl_main(args)
+    if args.case == "cylinder":
+        from simulations.cylinder import main as cylinder_main
+
+        return cylinder_main(args)
     raise UM2NError(f"unknown case {args.case!r}")
 
 

@@ -1,0 +1,265 @@
+r"""Flow past a cylinder: the DFG benchmarks 2D-1 (Re = 20, steady) and 2D-2 (Re = 100, periodic).
+
+Schäfer & Turek (1996): channel :math:`[0, 2.2]\times[0, 0.41]`, cylinder of diameter
+:math:`D = 0.1` centred at :math:`(0.2, 0.2)` (``meshes/dfg_cylinder.geo``), :math:`\rho = 1`,
+:math:`\nu = 10^{-3}`, inflow :math:`u = 4U y(0.41 - y)/0.41^2`, no slip on the walls and the
+cylinder, do-nothing outflow; :math:`U = 0.3` (2D-1) or :math:`1.5` (2D-2), mean inflow
+:math:`\bar U = 2U/3`.
+
+Discretisation: Taylor-Hood P2-P1, monolithic; each step (or the steady problem) is one
+Newton solve (PETSc SNES, MUMPS LU), built once and re-solved:
+
+.. math::
+
+    \Big(\frac{u - u^n}{\Delta t}, v\Big) + \theta\, a(u; u, v) + (1-\theta)\, a(u^n; u^n, v)
+    - (p, \nabla\cdot v) + (\nabla\cdot u, q) = 0,
+    \qquad a(w; u, v) = (w\cdot\nabla u, v) + \nu(\nabla u, \nabla v),
+
+with :math:`\theta = 1/2` (Crank-Nicolson; the pressure is taken at the new time).
+
+Forces on the cylinder, :math:`F = -\int_{S} \sigma n\,ds` with
+:math:`\sigma = -pI + \nu(\nabla u + \nabla u^T)` and :math:`n` the outward normal of the
+fluid, are evaluated in the equivalent *weak* (residual) form: for a P2 field :math:`w`
+equal to :math:`e_x` (drag) or :math:`e_y` (lift) on the cylinder and 0 on the other
+boundaries, :math:`F\cdot e = -R(u, p; w)`, with :math:`R` the momentum residual above (the
+boundary integral by parts). It is the same stress integral, but converges at the rate of
+the solution instead of the polygonal boundary's. :math:`c_D = 2F_D/(\rho\bar U^2 D)`,
+:math:`c_L = 2F_L/(\rho\bar U^2 D)`, :math:`\Delta p = p(0.15, 0.2) - p(0.25, 0.2)`, and the
+Strouhal number :math:`St = D f/\bar U` from the mean period between the maxima of
+:math:`c_L(t)` over the last part of the run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import firedrake as fd
+import numpy as np
+
+from um2n.fem.loop import LoopConfig, MovingMeshProblem, run_moving_mesh
+from um2n.fem.monitors import hessian_monitor
+
+#: Newton with a direct solve (MUMPS) of the Taylor-Hood saddle point system.
+NEWTON_MUMPS_PARAMETERS = {
+    "snes_type": "newtonls",
+    "snes_linesearch_type": "basic",
+    "snes_rtol": 1e-10,
+    "snes_atol": 1e-12,
+    "snes_max_it": 20,
+    "ksp_type": "preonly",
+    "pc_type": "lu",
+    "pc_factor_mat_solver_type": "mumps",
+}
+
+INFLOW, OUTFLOW, WALLS, CYLINDER = 1, 2, 3, 4
+DIAMETER = 0.1
+
+#: The DFG reference intervals (Schäfer & Turek 1996).
+REFERENCE = {
+    "2d-1": {"c_D": (5.57, 5.59), "c_L": (0.0104, 0.0110), "dp": (0.1172, 0.1176)},
+    "2d-2": {"c_D_max": (3.22, 3.24), "c_L_max": (0.99, 1.01), "St": (0.295, 0.305), "dp": (2.46, 2.50)},
+}
+
+
+@dataclass
+class CylinderConfig:
+    """Settings of the cylinder case (the ``[loop]`` table sets the moving-mesh loop)."""
+
+    case: str = "2d-2"
+    lc: float = 0.04
+    lc_cyl: float = 0.008
+    nu: float = 1e-3
+    dt: float = 0.01
+    T: float = 8.0
+    statistics_from: float = 5.0
+    monitor_alpha: float = 3.0
+    monitor_power: float = 0.5
+    loop: LoopConfig = field(default_factory=lambda: LoopConfig(output_dir="output/cylinder", move_every=10,
+                                                                output_every=20, snapshots=4))
+
+    @property
+    def U(self) -> float:
+        return {"2d-1": 0.3, "2d-2": 1.5}[self.case]
+
+    @property
+    def Ubar(self) -> float:
+        return 2.0 * self.U / 3.0
+
+
+def cylinder_mesh(cfg: CylinderConfig):
+    """The gmsh mesh of ``meshes/dfg_cylinder.geo`` at ``lc`` (far field) and ``lc_cyl``."""
+    from um2n.meshing import generate_mesh
+
+    with tempfile.TemporaryDirectory() as tmp:
+        msh = generate_mesh("dfg_cylinder", Path(tmp) / "dfg.msh", lc=cfg.lc, numbers={"lc_cyl": cfg.lc_cyl})
+        return fd.Mesh(str(msh), name="dfg_cylinder")
+
+
+class CylinderFlow(MovingMeshProblem):
+    """Taylor-Hood Navier-Stokes around the DFG cylinder (see the module docstring)."""
+
+    def __init__(self, mesh, cfg: CylinderConfig):
+        super().__init__(mesh)
+        if cfg.case not in REFERENCE:
+            raise ValueError(f"case must be one of {', '.join(REFERENCE)}, not {cfg.case!r}")
+        self.cfg = cfg
+        self.steady = cfg.case == "2d-1"
+        self.dt = cfg.dt
+        self.num_steps = 1 if self.steady else int(round(cfg.T / cfg.dt))
+        V = fd.VectorFunctionSpace(mesh, "CG", 2)
+        Q = fd.FunctionSpace(mesh, "CG", 1)
+        self.W = W = V * Q
+        self.w = fd.Function(W)
+        self.u_old = fd.Function(V, name="velocity_old")
+        self.p_old = fd.Function(Q)
+        self.velocity = fd.Function(V, name="velocity")
+        self.pressure = fd.Function(Q, name="pressure")
+        u, p = fd.split(self.w)
+        v, q = fd.TestFunctions(W)
+        nu = fd.Constant(cfg.nu)
+        x = fd.SpatialCoordinate(mesh)
+        inflow = fd.as_vector([4 * cfg.U * x[1] * (0.41 - x[1]) / 0.41 ** 2, 0])
+
+        def a(w, uu, vv):
+            return fd.inner(fd.dot(w, fd.nabla_grad(uu)), vv) * fd.dx + nu * fd.inner(fd.grad(uu), fd.grad(vv)) * fd.dx
+
+        idt = fd.Constant(1.0 / cfg.dt)
+
+        def momentum(vv):
+            """The momentum residual tested with ``vv`` (a test function, or a probe field)."""
+            if self.steady:
+                return a(u, u, vv) - p * fd.div(vv) * fd.dx
+            return (idt * fd.inner(u - self.u_old, vv) * fd.dx + 0.5 * a(u, u, vv)
+                    + 0.5 * a(self.u_old, self.u_old, vv) - p * fd.div(vv) * fd.dx)
+
+        self.momentum = momentum
+        F = momentum(v) + fd.div(u) * q * fd.dx
+        bcs = [fd.DirichletBC(W.sub(0), inflow, INFLOW), fd.DirichletBC(W.sub(0), 0, WALLS),
+               fd.DirichletBC(W.sub(0), 0, CYLINDER)]
+        self.solver = fd.NonlinearVariationalSolver(fd.NonlinearVariationalProblem(F, self.w, bcs=bcs),
+                                                    solver_parameters=NEWTON_MUMPS_PARAMETERS)
+        # force probes: w = e on the cylinder, 0 elsewhere (rebuilt after a move)
+        self._probe = {k: fd.Function(V) for k in ("drag", "lift")}
+        self._probe_bcs = {"drag": fd.DirichletBC(V, fd.Constant((1.0, 0.0)), CYLINDER),
+                           "lift": fd.DirichletBC(V, fd.Constant((0.0, 1.0)), CYLINDER)}
+        self._force_forms = {k: self.momentum(f) for k, f in self._probe.items()}
+        self._set_probes()
+        self.P1 = fd.FunctionSpace(mesh, "CG", 1)
+        self.vorticity = fd.Function(self.P1, name="vorticity")
+        self.speed = fd.Function(self.P1, name="speed")
+        self.history: list[dict] = []
+
+    def _set_probes(self):
+        for k, f in self._probe.items():
+            f.assign(0)
+            self._probe_bcs[k].apply(f)
+
+    # ------------------------------------------------------------------ loop interface
+    def fields(self):
+        return {"velocity": self.velocity, "pressure": self.pressure}
+
+    def step(self, t: float) -> None:
+        self.u_old.assign(self.velocity)
+        self.w.subfunctions[0].assign(self.velocity)
+        self.w.subfunctions[1].assign(self.pressure)
+        self.solver.solve()
+        self.velocity.assign(self.w.subfunctions[0])
+        self.pressure.assign(self.w.subfunctions[1])
+        self.history.append({"t": t + (0.0 if self.steady else self.dt), **self.coefficients()})
+
+    def monitor(self) -> fd.Function:
+        self.speed.interpolate(fd.sqrt(fd.inner(self.velocity, self.velocity)))
+        return hessian_monitor(self.speed, self.cfg.monitor_alpha, self.cfg.monitor_power)
+
+    def mesh_moved(self) -> None:
+        self._set_probes()
+
+    def output_functions(self):
+        self.vorticity.interpolate(self.velocity[1].dx(0) - self.velocity[0].dx(1))
+        return [self.vorticity, self.velocity, self.pressure]
+
+    def coefficients(self) -> dict:
+        """c_D, c_L (weak-form stress integral) and Δp of the current solution."""
+        scale = 2.0 / (self.cfg.Ubar ** 2 * DIAMETER)
+        out = {}
+        for k, name in (("drag", "c_D"), ("lift", "c_L")):
+            out[name] = -scale * float(fd.assemble(self._force_forms[k]))
+        p = self.w.subfunctions[1]
+        out["dp"] = float(p.at((0.15, 0.2), tolerance=1e-6) - p.at((0.25, 0.2), tolerance=1e-6))
+        return out
+
+    def diagnostics(self, t: float) -> dict:
+        return dict(self.history[-1]) if self.history else {}
+
+    def summary(self, t: float) -> dict:
+        if self.steady:
+            return {**self.history[-1], "vertices": self.mesh.num_vertices(), "dofs": self.W.dim()}
+        return {**periodic_statistics(self.history, self.cfg), "vertices": self.mesh.num_vertices(),
+                "dofs": self.W.dim()}
+
+
+def periodic_statistics(history: list[dict], cfg: CylinderConfig) -> dict:
+    """max c_D, max c_L, St (mean period between lift maxima) and the Δp of the window."""
+    h = [r for r in history if r["t"] >= cfg.statistics_from]
+    if len(h) < 3:
+        return {"error": f"no data after t = {cfg.statistics_from}"}
+    t = np.array([r["t"] for r in h])
+    cl = np.array([r["c_L"] for r in h])
+    cd = np.array([r["c_D"] for r in h])
+    dp = np.array([r["dp"] for r in h])
+    peaks = [i for i in range(1, len(cl) - 1) if cl[i] > cl[i - 1] and cl[i] >= cl[i + 1] and cl[i] > 0]
+    out = {"c_D_max": float(cd.max()), "c_L_max": float(cl.max()), "c_L_min": float(cl.min()),
+           "window": [float(t[0]), float(t[-1])], "lift_maxima": len(peaks)}
+    if len(peaks) >= 2:
+        # parabolic refinement of each maximum's time
+        tp = []
+        for i in peaks:
+            y0, y1, y2 = cl[i - 1], cl[i], cl[i + 1]
+            den = y0 - 2 * y1 + y2
+            shift = 0.5 * (y0 - y2) / den if den != 0 else 0.0
+            tp.append(t[i] + shift * (t[1] - t[0]))
+        period = float(np.mean(np.diff(tp)))
+        out["St"] = DIAMETER / (period * cfg.Ubar)
+        # Δp at the start of a period: the time of the lift maximum (as in the benchmark's t0 + 1/(2f))
+        out["dp_at_lift_max"] = float(dp[peaks[-1]])
+    return out
+
+
+def run_cylinder(cfg: CylinderConfig, resume: bool = False, stop_after: int | None = None):
+    return run_moving_mesh(lambda mesh: CylinderFlow(mesh, cfg), lambda: cylinder_mesh(cfg), cfg.loop,
+                           resume=resume, stop_after=stop_after)
+
+
+def check_reference(case: str, values: dict) -> dict:
+    """For each reference quantity: value, interval and whether it lies inside."""
+    out = {}
+    for k, (lo, hi) in REFERENCE[case].items():
+        key = "dp_at_lift_max" if case == "2d-2" and k == "dp" else k
+        v = values.get(key)
+        out[k] = {"value": v, "interval": [lo, hi], "inside": v is not None and lo <= v <= hi}
+    return out
+
+
+def main(args) -> int:
+    from um2n.config import load_config
+
+    cfg = load_config(CylinderConfig, args.config)
+    if args.case_name:
+        cfg.case = args.case_name
+    movers = args.mover or [cfg.loop.mover]
+    base = Path(args.output_dir or cfg.loop.output_dir)
+    results = {}
+    for mover in movers:
+        cfg.loop = type(cfg.loop)(**{**asdict(cfg.loop), "mover": mover, "output_dir": str(base / mover)})
+        res = run_cylinder(cfg, resume=args.resume)
+        results[mover] = {**res.summary, "reference": check_reference(cfg.case, res.summary),
+                          "moves": res.moves, "moves_rejected": res.moves_rejected, "max_inverted": res.max_inverted,
+                          "seconds_per_step": res.as_dict()["seconds_per_step"],
+                          "output": str(base / mover / "solution.pvd")}
+    print(json.dumps({"case": f"cylinder {cfg.case}", "config": {k: v for k, v in asdict(cfg).items() if k != "loop"},
+                      "results": results}, indent=2, default=float))
+    return 0

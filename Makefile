@@ -16,7 +16,7 @@ install:
 	@bash install/install.sh
 
 run: install
-	@bash install/run.sh -m um2n simulate poisson $(RUN_ARGS)
+	@bash install/run.sh -m um2n simulate swirl --config configs/swirl.toml --mover none um2n $(RUN_ARGS)
 
 test: install
 	@bash install/run.sh -m pytest $(PYTEST_ARGS)

@@ -168,6 +168,7 @@ def run_swirl(cfg: SwirlConfig, resume: bool = False, stop_after: int | None = N
 
 def main(args) -> int:
     from um2n.config import load_config
+    from um2n.io import atomic_path
 
     cfg = load_config(SwirlConfig, args.config)
     movers = args.mover or [cfg.loop.mover]
@@ -176,14 +177,27 @@ def main(args) -> int:
     for mover in movers:
         cfg.loop = LoopConfig(**{**asdict(cfg.loop), "mover": mover, "output_dir": str(base / mover)})
         res = run_swirl(cfg, resume=args.resume)
-        results[mover] = {"l2_error": res.summary.get("l2_error"), "moves": res.moves,
-                          "moves_rejected": res.moves_rejected, "max_inverted": res.max_inverted,
-                          "seconds_per_step": res.as_dict()["seconds_per_step"],
-                          "vertices": res.summary.get("vertices"), "output": str(base / mover / "solution.pvd")}
+        per = res.as_dict()["seconds_per_step"]
+        results[mover] = {"l2_error": res.summary.get("l2_error"), "mass_change": res.summary.get("mass_change"),
+                          "moves": res.moves, "moves_rejected": res.moves_rejected, "max_inverted": res.max_inverted,
+                          "seconds_per_step": per, "vertices": res.summary.get("vertices"),
+                          "output": str(base / mover / "solution.pvd")}
     if "none" in results:
         e0 = results["none"]["l2_error"]
         for r in results.values():
             r["error_reduction_vs_none"] = (e0 - r["l2_error"]) / e0
-    print(json.dumps({"case": "swirl", "config": {k: v for k, v in asdict(cfg).items() if k != "loop"},
-                      "results": results}, indent=2))
+    report = {"case": "swirl", "config": {k: v for k, v in asdict(cfg).items() if k != "loop"},
+              "move_every": cfg.loop.move_every, "results": results}
+    base.mkdir(parents=True, exist_ok=True)
+    with atomic_path(base / "summary.json") as tmp:
+        Path(tmp).write_text(json.dumps(report, indent=2, default=float))
+    print(f"\nSwirl (LeVeque, T = {cfg.T:g}, dt = {cfg.dt:g}), DG1 on the lc = {cfg.lc:g} gmsh mesh, "
+          f"mesh moved every {cfg.loop.move_every} steps")
+    print(f"{'mover':<6} {'vertices':>8} {'L2 error':>10} {'ER vs none':>10} {'moves':>6} {'tangled':>7} "
+          f"{'s/step':>7}  ParaView")
+    for mover, r in results.items():
+        er = r.get("error_reduction_vs_none")
+        print(f"{mover:<6} {r['vertices']:>8} {r['l2_error']:>10.4e} {'' if er is None else f'{er:+.1%}':>10} "
+              f"{r['moves']:>6} {r['max_inverted']:>7} {sum(r['seconds_per_step'].values()):>7.3f}  {r['output']}")
+    print(f"(summary: {base / 'summary.json'})")
     return 0

@@ -32,7 +32,6 @@ Strouhal number :math:`St = D f/\bar U` from the mean period between the maxima 
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path

@@ -35,15 +35,19 @@ def config_from_dict(cls: type[C], raw: dict, where: str) -> C:
         raise UM2NError(f"{where}: {exc}") from None
 
 
-def load_config(cls: type[C], path: str | Path | None) -> C:
-    """``cls()`` updated from a TOML file (``None``: the defaults)."""
-    if path is None:
-        return cls()
+def read_toml(path: str | Path) -> dict:
+    """The table of a TOML file; a missing or malformed file raises a :class:`UM2NError` naming it."""
     p = Path(path)
     try:
-        raw = tomllib.loads(p.read_text())
+        return tomllib.loads(p.read_text())
     except FileNotFoundError:
         raise UM2NError(f"{p}: config file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise UM2NError(f"{p}: not valid TOML ({exc})") from None
-    return config_from_dict(cls, raw, str(p))
+
+
+def load_config(cls: type[C], path: str | Path | None) -> C:
+    """``cls()`` updated from a TOML file (``None``: the defaults)."""
+    if path is None:
+        return cls()
+    return config_from_dict(cls, read_toml(path), str(path))

@@ -46,7 +46,6 @@ import json
 import math
 import os
 import time
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -83,13 +82,10 @@ class TrainConfig:
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "TrainConfig":
+        from um2n.config import read_toml
+
         p = Path(path)
-        try:
-            raw = tomllib.loads(p.read_text())
-        except FileNotFoundError:
-            raise UM2NError(f"{p}: config file not found") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise UM2NError(f"{p}: not valid TOML ({exc})") from None
+        raw = read_toml(p)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(raw) - known)
         if unknown:

@@ -334,7 +334,7 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
         if cfg.mover != "none" and step % cfg.move_every == 0 and step < problem.num_steps:
             m = problem.monitor()
             transfer.before_move()
-            frozen_monitor.dat.data[transfer._vperm] = m.dat.data_ro
+            frozen_monitor.dat.data[transfer.vertex_perm] = m.dat.data_ro
             t2 = time.perf_counter()
             T["monitor"] += t2 - t1
             last_move = mover.move(frozen_monitor)

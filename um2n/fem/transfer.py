@@ -82,8 +82,8 @@ class FieldTransfer:
         coords = np.array(mesh.coordinates.dat.data_ro)
         plex = plex_from_cell_list(mesh.topological_dimension, cells, coords, mesh.comm)
         self.frozen = fd.Mesh(plex, reorder=False, name=f"{mesh.name}_before_move")
-        # vertex numbering of the copy against the original
-        self._vperm = _match(np.array(self.frozen.coordinates.dat.data_ro), coords, "vertices")
+        #: vertex numbering of the copy against the original: copy[vertex_perm] = original
+        self.vertex_perm = _match(np.array(self.frozen.coordinates.dat.data_ro), coords, "vertices")
         self._frozen_fields: dict[str, fd.Function] = {}
         self._dof_perm: dict[str, np.ndarray] = {}
         for name, f in self.fields.items():
@@ -92,17 +92,9 @@ class FieldTransfer:
             self._frozen_fields[name] = fd.Function(Vf, name=name)
             self._dof_perm[name] = _match(_dof_keys(Vf), _dof_keys(V), f"nodes of {name!r}")
 
-    def frozen_function(self, f: fd.Function) -> fd.Function:
-        """A copy of ``f`` (a Function on ``mesh``, any space) on the frozen mesh as it is now."""
-        Vf = fd.FunctionSpace(self.frozen, f.function_space().ufl_element())
-        g = fd.Function(Vf, name=f.name())
-        perm = _match(_dof_keys(Vf), _dof_keys(f.function_space()), f"nodes of {f.name()!r}")
-        g.dat.data[perm] = f.dat.data_ro
-        return g
-
     def before_move(self) -> None:
         """Freeze the current mesh and fields (call just before moving the mesh)."""
-        self.frozen.coordinates.dat.data[self._vperm] = self.mesh.coordinates.dat.data_ro
+        self.frozen.coordinates.dat.data[self.vertex_perm] = self.mesh.coordinates.dat.data_ro
         if hasattr(self.frozen, "clear_spatial_index"):
             self.frozen.clear_spatial_index()
         for name, f in self.fields.items():

@@ -199,11 +199,16 @@ def write_snapshot(f: fd.Function, path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
     from firedrake.pyplot import tripcolor, triplot
 
-    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    mesh = f.function_space().mesh()
+    X = mesh.coordinates.dat.data_ro
+    w, h = np.ptp(X[:, 0]) or 1.0, np.ptp(X[:, 1]) or 1.0
+    wide = w > 2 * h
+    fig, ax = plt.subplots(figsize=(9.0, max(2.6, 9.0 * h / w + 1.6)) if wide else (6.4, 5.6))
     c = tripcolor(f, axes=ax, cmap="viridis")
-    triplot(f.function_space().mesh(), axes=ax, interior_kw={"linewidths": 0.15, "edgecolors": "w"},
+    lw = 0.15 if mesh.num_cells() < 5000 else 0.05
+    triplot(mesh, axes=ax, interior_kw={"linewidths": lw, "edgecolors": "w"},
             boundary_kw={"linewidths": 0.6, "colors": ["k"]})
-    fig.colorbar(c, ax=ax, shrink=0.8)
+    fig.colorbar(c, ax=ax, shrink=0.8, orientation="horizontal" if wide else "vertical")
     ax.set_aspect("equal")
     ax.set_title(title)
     tmp = path.with_name(path.stem + ".tmp.png")

@@ -70,7 +70,7 @@ def run_runup(cfg: RunupConfig, progress: bool = False) -> dict:
     eta0 = cfg.H / fd.cosh(gamma * (x - X1)) ** 2
     # dry land starts at the bed: eta = -b where the bed is above the still water
     b = bathymetry(mesh)
-    solver.set_state(fd.max_value(eta0, -b), fd.as_vector([-eta0 * math.sqrt(g / cfg.d), 0]))
+    solver.set_state(eta0, fd.as_vector([-eta0 * math.sqrt(g / cfg.d), 0]))
     DG = solver.elevation.function_space()
     xs = fd.Function(DG).interpolate(x).dat.data_ro.copy()
     Ht = fd.Function(DG)

@@ -1,7 +1,8 @@
 r"""Depth-averaged shallow-water equations, DG1-DG1, with wetting and drying (in progress).
 
-Status: the wet equations are well balanced (a lake at rest stays at rest, tested); the
-wetting-and-drying treatment is not yet validated (see :mod:`simulations.runup`), and the
+Status: the wet equations are well balanced (a lake at rest stays at rest, tested) and a
+linear wave travels at :math:`\sqrt{gd}` (tested); wetting and drying is not yet validated
+(see :mod:`simulations.runup`: Newton fails on the thin films of the run-down), and the
 solver is not yet run through the moving-mesh loop.
 
 Unknowns: the elevation :math:`\eta` and the depth-averaged velocity :math:`u`, both
@@ -40,7 +41,7 @@ import ufl
 #: Newton + MUMPS for the coupled (eta, u) step.
 SWE_NEWTON_PARAMETERS = {
     "snes_type": "newtonls",
-    "snes_linesearch_type": "basic",
+    "snes_linesearch_type": "bt",
     "snes_rtol": 1e-8,
     "snes_atol": 1e-12,
     "snes_max_it": 30,

@@ -116,7 +116,6 @@ class SwirlProblem(MovingMeshProblem):
         self.p1_solver = fd.LinearVariationalSolver(
             fd.LinearVariationalProblem(p * w * fd.dx, self.q * w * fd.dx, self.q_p1, constant_jacobian=True),
             solver_parameters=P1_PROJECTION_SOLVER_PARAMETERS)
-        self.m = fd.Function(self.P1, name="monitor")
         self.mass0 = fd.assemble(self.q * fd.dx)
 
     # ------------------------------------------------------------------ loop interface
@@ -137,8 +136,7 @@ class SwirlProblem(MovingMeshProblem):
 
     def monitor(self) -> fd.Function:
         self.p1_solver.solve()
-        self.m.assign(hessian_monitor(self.q_p1, self.cfg.monitor_alpha, self.cfg.monitor_power))
-        return self.m
+        return hessian_monitor(self.q_p1, self.cfg.monitor_alpha, self.cfg.monitor_power)
 
     def mesh_moved(self) -> None:
         self.solver.invalidate_jacobian()

@@ -321,7 +321,6 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
         os.replace(tmp, diag_path)
 
     T = result.timings
-    last_move: dict = {}
     inverted = count_tangled(mesh, triangles, reference_sign)
     result.max_inverted = max(result.max_inverted, inverted)
     end = problem.num_steps if stop_after is None else min(problem.num_steps, start + stop_after)
@@ -342,10 +341,10 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
             frozen_monitor.dat.data[transfer.vertex_perm] = m.dat.data_ro
             t2 = time.perf_counter()
             T["monitor"] += t2 - t1
-            last_move = mover.move(frozen_monitor)
+            move_info = mover.move(frozen_monitor)
             t3 = time.perf_counter()
             T["move"] += t3 - t2
-            if last_move["accepted"]:
+            if move_info["accepted"]:
                 transfer.after_move()
                 problem.mesh_moved()
                 result.moves += 1

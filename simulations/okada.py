@@ -109,6 +109,10 @@ class RectangularFault:
 
     def uplift(self, east, north, poisson: float = 0.25) -> np.ndarray:
         """Vertical surface displacement at map points ``(east, north)``."""
+        return self.displacement(east, north, poisson)[2]
+
+    def displacement(self, east, north, poisson: float = 0.25) -> np.ndarray:
+        """Surface displacement ``(u_east, u_north, u_up)`` at map points ``(east, north)``."""
         s, d, r = np.radians(self.strike), np.radians(self.dip), np.radians(self.rake)
         # map -> fault frame: origin above the lower-edge start corner (Okada's reference point)
         de, dn = np.asarray(east, float) - self.x, np.asarray(north, float) - self.y
@@ -121,4 +125,8 @@ class RectangularFault:
         bottom = self.depth + self.width * np.sin(d)
         u = okada_surface_displacement(x, y, bottom, self.dip, self.length, self.width,
                                        slip=(self.slip * np.cos(r), self.slip * np.sin(r), 0.0), poisson=poisson)
-        return u[2]
+        # Okada's x is along strike; his y points to the left of strike (east/north components
+        # of the strike direction: (sin s, cos s); of its left normal: (-cos s, sin s))
+        ue = u[0] * np.sin(s) - u[1] * np.cos(s)
+        un = u[0] * np.cos(s) + u[1] * np.sin(s)
+        return np.array([ue, un, u[2]])

@@ -51,6 +51,14 @@ SWE_NEWTON_PARAMETERS = {
     "mat_type": "aij",
 }
 
+#: The linear equations: one linear solve per step, the LU factors kept until the mesh moves.
+SWE_LINEAR_PARAMETERS = {
+    "ksp_type": "preonly",
+    "pc_type": "lu",
+    "pc_factor_mat_solver_type": "mumps",
+    "mat_type": "aij",
+}
+
 
 @dataclass
 class ShallowWaterOptions:
@@ -60,7 +68,11 @@ class ShallowWaterOptions:
     nonlinear: bool = True
     wetting_drying_alpha: float = 0.0     # 0: no wetting and drying
     drag: float = 0.0                     # quadratic bottom drag C_D
+    manning: float = 0.0                  # Manning's n: C_D = g n^2 / H^(1/3) (added to drag)
+    viscosity: float = 0.0                # horizontal viscosity nu (m^2/s), interior penalty
     theta: float = 0.5
+    open_boundaries: tuple = ()           # boundary ids where the exterior state is eta = 0
+    quadrature_degree: int | None = 4     # None: UFL's estimate (very high with wetting and drying)
 
 
 class ShallowWaterSolver:
@@ -75,7 +87,8 @@ class ShallowWaterSolver:
     options : :class:`ShallowWaterOptions`
     """
 
-    def __init__(self, mesh, bathymetry, dt: float, options: ShallowWaterOptions | None = None):
+    def __init__(self, mesh, bathymetry, dt: float, options: ShallowWaterOptions | None = None,
+                 coriolis=None):
         self.mesh = mesh
         self.options = o = options or ShallowWaterOptions()
         self.bathymetry_source = bathymetry
@@ -111,22 +124,53 @@ class ShallowWaterSolver:
             Hf = flux_depth(e)
             Havg = fd.avg(Hf)
             un = fd.dot(fd.avg(v), n("+"))
-            c = ufl.sqrt(g * ufl.max_value(Havg, 1e-12)) + abs(un)
-            mass_flux = fd.dot(fd.avg(Hf * v), n("+")) + 0.5 * c * fd.jump(e)
+            c = ufl.sqrt(g * ufl.max_value(Havg, 1e-12)) + (abs(un) if o.nonlinear else 0)
+            # the Lax-Friedrichs penalty acts on the jump of the conserved depth (of eta in
+            # the linear form): on dry land the depth is ~0 on both sides whatever eta does
+            penalised = depth(e) if o.nonlinear else e
+            mass_flux = fd.dot(fd.avg(Hf * v), n("+")) + 0.5 * c * fd.jump(penalised)
             R = -Hf * fd.dot(v, fd.grad(phi)) * fd.dx + mass_flux * fd.jump(phi) * fd.dS
             eta_star = fd.avg(e) + 0.5 * ufl.sqrt(ufl.max_value(Havg, 1e-12) / g) * fd.jump(v, n)
             R += (-g * e * fd.div(psi) * fd.dx + g * eta_star * fd.jump(psi, n) * fd.dS
                   + g * e * fd.dot(psi, n) * fd.ds)
             if o.nonlinear:
                 R += self._advection(v, psi, n)
-            if o.drag > 0:
-                R += o.drag * ufl.sqrt(fd.dot(v, v) + 1e-12) * fd.dot(v, psi) / depth(e) * fd.dx
+            if o.open_boundaries:
+                # exterior state eta = 0, u = u: the Lax-Friedrichs flux of the interior facets
+                Hb = flux_depth(e)
+                cb = ufl.sqrt(g * ufl.max_value(Hb, 1e-12)) + (abs(fd.dot(v, n)) if o.nonlinear else 0)
+                ds_open = fd.ds(tuple(o.open_boundaries))
+                R += (Hb * fd.dot(v, n) + 0.5 * cb * e) * phi * ds_open
+                R += -0.5 * g * e * fd.dot(psi, n) * ds_open     # eta* = eta/2 replaces the wall's eta
+            if coriolis is not None:
+                f = coriolis(mesh)
+                R += f * (v[0] * psi[1] - v[1] * psi[0]) * fd.dx
+            if o.drag > 0 or o.manning > 0:
+                Hd = depth(e)
+                cd = o.drag + (g * o.manning ** 2 / Hd ** (1 / 3) if o.manning > 0 else 0)
+                R += cd * ufl.sqrt(fd.dot(v, v) + 1e-12) * fd.dot(v, psi) / Hd * fd.dx
+            if o.viscosity > 0:
+                R += self._viscosity(v, psi, n, o.viscosity)
             return R
 
         mass = ((depth(eta) - depth(eta0)) * phi + fd.dot(u - u0, psi)) / self.dt * fd.dx
         F = mass + theta * rhs(eta, u) + (1 - theta) * rhs(eta0, u0)
-        self.solver = fd.NonlinearVariationalSolver(fd.NonlinearVariationalProblem(F, self.state),
-                                                    solver_parameters=SWE_NEWTON_PARAMETERS)
+        fcp = None if o.quadrature_degree is None else {"quadrature_degree": o.quadrature_degree}
+        if o.nonlinear:
+            self.solver = fd.NonlinearVariationalSolver(
+                fd.NonlinearVariationalProblem(F, self.state, form_compiler_parameters=fcp),
+                solver_parameters=SWE_NEWTON_PARAMETERS)
+        else:
+            # F is affine in the state: a(state) = -F(0), with the matrix (and its LU factors)
+            # kept from step to step until the mesh moves
+            a = fd.derivative(F, self.state, fd.TrialFunction(W))
+            L = -ufl.replace(F, {self.state: fd.Function(W)})
+            self.solver = fd.LinearVariationalSolver(
+                fd.LinearVariationalProblem(a, L, self.state, constant_jacobian=True, form_compiler_parameters=fcp),
+                solver_parameters=SWE_LINEAR_PARAMETERS)
+        # the momentum (flux depth times velocity), the field transferred across mesh moves
+        self.momentum = fd.Function(V, name="momentum")
+        self._flux_depth = flux_depth
         self._depth = depth
 
     @staticmethod
@@ -138,9 +182,33 @@ class ShallowWaterSolver:
         gamma = 0.5 * abs(fd.dot(fd.avg(v), n("+")))
         return vol + face + gamma * fd.dot(fd.jump(v), fd.jump(psi)) * fd.dS
 
+    @staticmethod
+    def _viscosity(v, psi, n, nu: float, sigma: float = 10.0):
+        r""":math:`(\nu\nabla v, \nabla\psi)` by symmetric interior penalty (penalty
+        :math:`\sigma\nu/\{h\}`); natural (stress-free) on the boundary."""
+        h = fd.avg(fd.CellDiameter(v.ufl_domain()))
+        return nu * (fd.inner(fd.grad(v), fd.grad(psi)) * fd.dx
+                     - fd.inner(fd.avg(fd.grad(v)) * n("+"), fd.jump(psi)) * fd.dS
+                     - fd.inner(fd.avg(fd.grad(psi)) * n("+"), fd.jump(v)) * fd.dS
+                     + sigma / h * fd.inner(fd.jump(v), fd.jump(psi)) * fd.dS)
+
     def update_bathymetry(self) -> None:
         """Re-evaluate the bathymetry from its source at the current coordinates."""
         self.b.interpolate(self.bathymetry_source(self.mesh))
+
+    def store_momentum(self) -> None:
+        r""":math:`q = H u` (:math:`H` the flux depth: :math:`\tilde H`, or :math:`b` when linear),
+        the :math:`L^2` projection onto DG1 (local, exact for the DG mass matrix)."""
+        self.momentum.project(self._flux_depth(self.elevation) * self.velocity)
+
+    def mesh_moved(self) -> None:
+        r"""After a move that transferred ``elevation`` and ``momentum``: re-evaluate the
+        bathymetry from its source, recover :math:`u = q/H`, refactorise the operator."""
+        self.update_bathymetry()
+        H = self._flux_depth(self.elevation)
+        self.velocity.project(self.momentum / ufl.max_value(H, 1e-8))
+        if not self.options.nonlinear:
+            self.solver.invalidate_jacobian()      # a new matrix (and LU) at the next solve
 
     def set_state(self, eta, u) -> None:
         self.elevation.interpolate(eta)

@@ -79,6 +79,26 @@ def utm_from_lonlat(lon, lat, zone: int = UTM_ZONE) -> tuple[np.ndarray, np.ndar
     return e0 + k0 * A * eta, k0 * A * xi
 
 
+
+def lonlat_from_utm(x, y, zone: int = UTM_ZONE, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+    """UTM easting/northing (m) to longitude/latitude (degrees): Newton's method on
+    :func:`utm_from_lonlat` (finite-difference Jacobian), to ``tol`` metres."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    lat = y / 110.9e3
+    lon = (6 * zone - 183) + (x - 500000.0) / (111.3e3 * np.cos(np.radians(lat)))
+    h = 1e-6
+    for _ in range(20):
+        ex, ny = utm_from_lonlat(lon, lat, zone)
+        rx, ry = ex - x, ny - y
+        if max(np.abs(rx).max(initial=0), np.abs(ry).max(initial=0)) < tol:
+            break
+        a, c = [(v - w) / h for v, w in zip(utm_from_lonlat(lon + h, lat, zone), (ex, ny))]
+        b, d = [(v - w) / h for v, w in zip(utm_from_lonlat(lon, lat + h, zone), (ex, ny))]
+        det = a * d - b * c
+        lon = lon - (d * rx - b * ry) / det
+        lat = lat - (-c * rx + a * ry) / det
+    return lon, lat
+
 @dataclass
 class Gauge:
     """One tide gauge: its position, its comparison window and its record."""

@@ -109,6 +109,24 @@ def _parser() -> argparse.ArgumentParser:
                         "diagnostics.csv (forces over time), snapshots (PNG) and checkpoint.h5.")
     cy.add_argument("--case", dest="case_name", choices=["2d-1", "2d-2"], help="benchmark (default: the config's, else 2d-2)")
     _loop_arguments(cy, "output/cylinder")
+    ru = sim.add_parser("runup", help="solitary-wave run-up on a plane beach (NTHMP 1), wetting and drying",
+                        description="Synolakis' solitary wave (H/d = 0.019) running up a 1:19.85 beach: nonlinear "
+                        "shallow water with wetting and drying (DG1, Crank-Nicolson); prints the maximum run-up "
+                        "against the analytic law R/d = 2.831 sqrt(cot b) (H/d)^(5/4) and writes the shoreline "
+                        "over time (shoreline.csv, shoreline.png) and ParaView output.")
+    _loop_arguments(ru, "output/runup")
+    ru.add_argument("--refine", type=int, help="halve the mesh size this many times (the 'finer' mesh)")
+    to = sim.add_parser("tohoku", help="the 2011 Tohoku tsunami on real bathymetry, against 16 gauges",
+                        description="Two hours of the 2011 Tohoku tsunami: linear shallow water (DG1, Crank-"
+                        "Nicolson, dt 60 s) on japan_sea.msh with the data's bathymetry, from the Okada "
+                        "displacement of the Satake et al. (2013) source. Writes OUTPUT/<run>/solution.pvd, "
+                        "gauges.csv, gauges.png (model against observations) and gauge_scores.json, and prints "
+                        "arrival time, peak and correlation at each gauge. The data (from the Thetis project, "
+                        "MIT licence) is not part of um2n: see --data-dir.")
+    _loop_arguments(to, "output/tohoku")
+    to.add_argument("--data-dir", metavar="DIR",
+                    help="the Tohoku data folder (default: $UM2N_TOHOKU_DATA, else ../shared/data/tohoku)")
+    to.add_argument("--refine", type=int, help="refine the mesh uniformly this many times (1: 4x the cells)")
     return p
 
 
@@ -258,6 +276,14 @@ def _cmd_simulate(args) -> int:
         from simulations.cylinder import main as cylinder_main
 
         return cylinder_main(args)
+    if args.case == "runup":
+        from simulations.runup import main as runup_main
+
+        return runup_main(args)
+    if args.case == "tohoku":
+        from simulations.tohoku import main as tohoku_main
+
+        return tohoku_main(args)
     raise UM2NError(f"unknown case {args.case!r}")
 
 

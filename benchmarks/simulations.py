@@ -10,10 +10,19 @@ monitor, move and transfer, with the mover's share of a step.
 UM2N, and a static mesh about 4 times finer; c_D,max, c_L,max, St and Δp against the
 reference intervals, with the same timing split.
 
-Prints JSON and writes it to ``benchmarks/results/<case>.json``. Usage::
+``runup``: the NTHMP solitary-wave run-up on the coarse channel static, moved by UM2N, and
+refined once (4 times the cells); the maximum run-up against the analytic law.
+
+``tohoku``: the 2011 Tohoku tsunami (2 h) on ``japan_sea.msh`` static, moved by UM2N, and
+refined once (4 times the cells); arrival, peak and correlation at the 16 gauges.
+
+Each with the same timing split. Prints JSON and writes it to
+``benchmarks/results/<case>.json``. Usage::
 
     bash install/run.sh benchmarks/simulations.py swirl [--lc 0.03] [--movers none um2n ma]
     bash install/run.sh benchmarks/simulations.py cylinder [--T 8]
+    bash install/run.sh benchmarks/simulations.py runup
+    bash install/run.sh benchmarks/simulations.py tohoku [--data-dir DIR]
 """
 
 from __future__ import annotations
@@ -82,6 +91,46 @@ def cylinder(args) -> dict:
     return {"case": "cylinder 2d-2", "dt": args.dt, "T": args.T, "results": out}
 
 
+RUNS = {"coarse_static": ("none", 0), "coarse_um2n": ("um2n", 0), "fine_static": ("none", 1)}
+
+
+def runup(args) -> dict:
+    from simulations.runup import RunupConfig, run_runup
+    from um2n.fem.loop import LoopConfig
+
+    out = {}
+    for name in args.runs:
+        mover, refine = RUNS[name]
+        base = RunupConfig()
+        cfg = RunupConfig(dx=base.dx / 2 ** refine, ny=base.ny * 2 ** refine,
+                          loop=LoopConfig(mover=mover, move_every=args.move_every, write_vtk=False, snapshots=0,
+                                          output_dir=str(Path(args.output_dir) / "runup" / name), progress=False))
+        t0 = time.perf_counter()
+        res = run_runup(cfg)
+        out[name] = {**_record(res, time.perf_counter() - t0), **res.runup}
+        print(json.dumps({name: out[name]}, default=float), file=sys.stderr, flush=True)
+    return {"case": "runup", "results": out}
+
+
+def tohoku(args) -> dict:
+    from simulations.tohoku import TohokuConfig, run_tohoku, summarise
+    from um2n.fem.loop import LoopConfig
+
+    out = {}
+    for name in args.runs:
+        mover, refine = RUNS[name]
+        cfg = TohokuConfig(data_dir=args.data_dir, refine=refine,
+                           loop=LoopConfig(mover=mover, move_every=args.move_every, write_vtk=False, snapshots=0,
+                                           output_dir=str(Path(args.output_dir) / "tohoku" / name), progress=False))
+        t0 = time.perf_counter()
+        res = run_tohoku(cfg)
+        out[name] = {**_record(res, time.perf_counter() - t0), **summarise(res.gauges),
+                     "gauges": {k: v.as_dict() for k, v in res.gauges.items()}}
+        print(json.dumps({name: {k: v for k, v in out[name].items() if k != "gauges"}}, default=float),
+              file=sys.stderr, flush=True)
+    return {"case": "tohoku", "results": out}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="case", required=True)
@@ -98,13 +147,19 @@ def main() -> int:
     cy.add_argument("--window", type=float, default=2.0, help="statistics over the last WINDOW time units")
     cy.add_argument("--move-every", type=int, default=10)
     cy.add_argument("--runs", nargs="+", default=["coarse_static", "coarse_um2n", "fine_static"])
-    for p in (sw, cy):
+    ru = sub.add_parser("runup")
+    to = sub.add_parser("tohoku")
+    to.add_argument("--data-dir", help="the Tohoku data folder (default: ../shared/data/tohoku)")
+    for p in (ru, to):
+        p.add_argument("--move-every", type=int, default=10 if p is ru else 5)
+        p.add_argument("--runs", nargs="+", default=list(RUNS), choices=list(RUNS))
+    for p in (sw, cy, ru, to):
         p.add_argument("--output-dir", default="output/benchmarks")
         p.add_argument("-o", "--output", help="JSON file (default: benchmarks/results/<case>.json)")
     args = ap.parse_args()
     from um2n.mover import load_model
 
-    result = swirl(args) if args.case == "swirl" else cylinder(args)
+    result = {"swirl": swirl, "cylinder": cylinder, "runup": runup, "tohoku": tohoku}[args.case](args)
     result["weights"] = load_model(None)[1]
     result["machine"] = {"platform": platform.platform(), "python": platform.python_version()}
     text = json.dumps(result, indent=2, default=float)

@@ -70,6 +70,7 @@ class ShallowWaterOptions:
     drag: float = 0.0                     # quadratic bottom drag C_D
     manning: float = 0.0                  # Manning's n: C_D = g n^2 / H^(1/3) (added to drag)
     viscosity: float = 0.0                # horizontal viscosity nu (m^2/s), interior penalty
+    penalise: str = "depth"               # jump penalised by the mass flux: "depth" or "elevation"
     theta: float = 0.5
     open_boundaries: tuple = ()           # boundary ids where the exterior state is eta = 0
     quadrature_degree: int | None = 4     # None: UFL's estimate (very high with wetting and drying)
@@ -127,7 +128,7 @@ class ShallowWaterSolver:
             c = ufl.sqrt(g * ufl.max_value(Havg, 1e-12)) + (abs(un) if o.nonlinear else 0)
             # the Lax-Friedrichs penalty acts on the jump of the conserved depth (of eta in
             # the linear form): on dry land the depth is ~0 on both sides whatever eta does
-            penalised = depth(e) if o.nonlinear else e
+            penalised = depth(e) if o.nonlinear and o.penalise == "depth" else e
             mass_flux = fd.dot(fd.avg(Hf * v), n("+")) + 0.5 * c * fd.jump(penalised)
             R = -Hf * fd.dot(v, fd.grad(phi)) * fd.dx + mass_flux * fd.jump(phi) * fd.dS
             eta_star = fd.avg(e) + 0.5 * ufl.sqrt(ufl.max_value(Havg, 1e-12) / g) * fd.jump(v, n)

@@ -1,0 +1,165 @@
+"""The 2011 Tohoku case: the published source, and 2 hours of propagation against 16 gauges.
+
+The figures asserted here are the issue's acceptance criteria where the model meets them, and
+the measured values (with a margin) where it does not yet; the latter are listed in
+``KNOWN_SHORTFALLS`` and checked to still fall short by no more than what was measured, so
+that a change for the worse fails, and a change for the better is noticed (xfail strict).
+"""
+
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from um2n.errors import UM2NError
+
+pytestmark = pytest.mark.firedrake
+
+
+def _have_data() -> bool:
+    from simulations.tohoku_data import data_dir
+
+    try:
+        data_dir()
+        return True
+    except UM2NError:
+        return False
+
+
+needs_data = pytest.mark.skipif(not _have_data() and os.environ.get("CI") != "true",
+                                reason="Tohoku data not found (../shared/data/tohoku or UM2N_TOHOKU_DATA)")
+
+
+def test_satake2013_source_has_the_published_size():
+    """55 subfaults; moment with a rigidity of 40 GPa: Mw 9.0 (the paper's magnitude)."""
+    from simulations.tohoku import satake2013_subfaults
+
+    faults = satake2013_subfaults()
+    assert len(faults) == 55
+    M0 = sum(4e10 * f.length * f.width * f.slip for f in faults)
+    Mw = 2 / 3 * (math.log10(M0) - 9.1)
+    assert Mw == pytest.approx(9.0, abs=0.05)
+    assert max(f.slip for f in faults) == pytest.approx(69.14)
+    # strike 193 deg true (-167): on the UTM-54 grid less the meridian convergence, which grows
+    # from 0 on the central meridian (141 E) to about 2 deg at 144.3 E
+    assert all(-2.5 < f.strike + 167 < 0.3 for f in faults)
+
+
+@pytest.mark.parametrize("strike", [0.0, 35.0, 193.0])
+def test_fault_displacement_turns_with_the_strike(strike):
+    """A fault turned by its strike gives the same displacement field, turned."""
+    from simulations.okada import RectangularFault
+
+    base = RectangularFault(x=0, y=0, depth=5e3, strike=0.0, dip=15, rake=81, length=50e3, width=30e3, slip=10)
+    turned = RectangularFault(**{**base.__dict__, "strike": strike})
+    rng = np.random.default_rng(0)
+    e, n = rng.uniform(-80e3, 80e3, (2, 50))
+    u0 = base.displacement(e, n)
+    s = math.radians(strike)     # clockwise from north: (e, n) -> turned frame
+    e2, n2 = e * math.cos(s) + n * math.sin(s), -e * math.sin(s) + n * math.cos(s)
+    u1 = turned.displacement(e2, n2)
+    assert np.allclose(u1[2], u0[2], atol=1e-9)
+    assert np.allclose(u1[0], u0[0] * math.cos(s) + u0[1] * math.sin(s), atol=1e-9)
+    assert np.allclose(u1[1], -u0[0] * math.sin(s) + u0[1] * math.cos(s), atol=1e-9)
+    # a thrust fault dipping to the east (strike north): the hanging wall moves up and west
+    if strike == 0.0:
+        above = base.displacement(np.array([10e3]), np.array([0.0]))
+        assert above[2, 0] > 0 and above[0, 0] < 0
+
+
+def test_lonlat_from_utm_inverts_utm():
+    from simulations.tohoku_data import lonlat_from_utm, utm_from_lonlat
+
+    lon, lat = np.array([141.6856, 155.717, 134.47]), np.array([38.2325, 44.435, 32.39])
+    x, y = utm_from_lonlat(lon, lat)
+    lon2, lat2 = lonlat_from_utm(x, y)
+    assert np.abs(lon2 - lon).max() < 1e-8 and np.abs(lat2 - lat).max() < 1e-8
+
+
+# ----------------------------------------------------------------------------- the 2-hour runs
+#: Where the coarse runs fall short of the acceptance (measured: see the closing note of issue 6
+#: and benchmarks/results/tohoku.json): the largest |arrival error| (min) and the smallest
+#: near-field GPS peak ratio seen, with a margin. Everything else meets the acceptance.
+ARRIVAL_SHORTFALL = {"804": 7.5, "807": 6.0, "MPG1": 6.0, "MPG2": 6.5}
+PEAK_SHORTFALL = {"804": 0.33, "807": 0.28}
+
+
+def _run(tmp_path, mover):
+    from simulations.tohoku import TohokuConfig, run_tohoku
+    from um2n.fem.loop import LoopConfig
+
+    return run_tohoku(TohokuConfig(loop=LoopConfig(mover=mover, output_dir=str(tmp_path / mover), move_every=5,
+                                                   output_every=30, checkpoint_every=40, progress=False,
+                                                   snapshots=0)))
+
+
+@pytest.fixture(scope="module")
+def two_hour_runs(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tohoku")
+    return {mover: _run(tmp, mover) for mover in ("none", "um2n")}
+
+
+@needs_data
+@pytest.mark.slow
+@pytest.mark.parametrize("mover", ["none", "um2n"])
+def test_two_hours_against_the_gauges(two_hour_runs, mover):
+    res = two_hour_runs[mover]
+    scores = res.gauges
+    assert len(scores) == 16 and res.max_inverted == 0
+    if mover == "um2n":
+        assert res.moves >= 20 and res.moves_rejected == 0
+    for name, s in scores.items():
+        if not s.clear_signal:
+            continue
+        bound = ARRIVAL_SHORTFALL.get(name, 5.0)
+        assert abs(s.arrival_error_min) <= bound, (name, s.arrival_error_min)
+    for name in ("801", "802", "803", "804", "806", "807"):
+        lo = PEAK_SHORTFALL.get(name, 0.5)
+        assert lo <= scores[name].peak_ratio <= 2.0, (name, scores[name].peak_ratio)
+    # the far field (DART and the pressure gauges off Hokkaido): the waveform is right
+    for name in ("KPG1", "KPG2", "21401", "21413"):
+        assert scores[name].correlation >= 0.9, (name, scores[name].correlation)
+    out = Path(res.problem.cfg.loop.output_dir)
+    assert (out / "gauges.csv").exists() and (out / "gauges.png").exists() and (out / "solution.pvd").exists()
+
+
+@needs_data
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="804, 807 (peaks about 0.4x, arrival up to 7 min early) and MPG1/2 "
+                   "(about 5.5 min early) miss the acceptance on the coarse mesh")
+@pytest.mark.parametrize("mover", ["none", "um2n"])
+def test_acceptance_of_issue_6(two_hour_runs, mover):
+    from simulations.tohoku import summarise
+
+    s = summarise(two_hour_runs[mover].gauges)
+    assert s["max_abs_arrival_error_min"] <= 5.0 and s["gps_peaks_within_factor_2"]
+
+
+@needs_data
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_gauge_series(tmp_path):
+    """20 minutes, moved every 5 steps, checkpoints every 10: killed after step 14, resumed."""
+    from simulations.tohoku import TohokuConfig, read_gauge_series, run_tohoku
+    from simulations.tohoku_data import load_gauges
+    from um2n.fem.loop import LoopConfig
+
+    def cfg(folder):
+        return TohokuConfig(T=1200.0, loop=LoopConfig(mover="um2n", output_dir=str(tmp_path / folder), move_every=5,
+                                                      output_every=10, checkpoint_every=10, progress=False,
+                                                      snapshots=0))
+
+    full = run_tohoku(cfg("a"))
+    part = run_tohoku(cfg("b"), stop_after=14)
+    assert part.steps == 14
+    resumed = run_tohoku(cfg("b"), resume=True)
+    assert resumed.resumed_from_step == 10 and resumed.steps == 10 and resumed.moves == full.moves
+    gauges = load_gauges()
+    ta, a = read_gauge_series(tmp_path / "a" / "diagnostics.csv", gauges)
+    tb, b = read_gauge_series(tmp_path / "b" / "diagnostics.csv", gauges)
+    assert np.array_equal(ta, tb)
+    # moved positions agree to ~1e-7 relative, not bit for bit (reloaded vertex order, float32)
+    worst = max(np.nanmax(np.abs(a[g.name] - b[g.name])) for g in gauges)
+    assert worst < 1e-4
+    assert max(np.nanmax(np.abs(a[g.name])) for g in gauges) > 1.0      # the series are not trivial

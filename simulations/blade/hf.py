@@ -281,16 +281,28 @@ class QuasiStaticViscoplasticity:
         return mandel_from_plane(self.eps_q.dat.data_ro)
 
     def constitutive_update(self, eps: np.ndarray, dt: float, idx: np.ndarray | None = None,
-                            tangent: bool = True) -> ConstitutiveResult:
-        r"""The law's update at the points ``idx`` (default: all) from the committed state.
+                            tangent: bool = True, state: InternalVariables | None = None,
+                            T: np.ndarray | None = None) -> ConstitutiveResult:
+        r"""The law's update at the points ``idx`` (default: all): all a hyper-reduced model needs.
 
-        ``eps`` (len(idx), 4) Mandel strains at those points; temperatures are those of the
-        current step. This is all a hyper-reduced model needs at its reduced points.
+        Parameters
+        ----------
+        eps : (len(idx), 4) Mandel strains at those points
+        dt : the time step
+        idx : indices of the points (numbering of the quadrature Functions)
+        tangent : also return the consistent tangent
+        state : internal variables at the start of the step at those points (default: the
+            committed ones of this solver); a reduced model passes its own
+        T : temperatures at those points (default: the current step's)
+
+        Only the selected points are read and computed (cost O(len(idx))).
         """
-        state = self.internal_variables()
-        T = self.temperature_at_points()
-        if idx is not None:
-            state, T = state.take(idx), T[idx]
+        sel = slice(None) if idx is None else idx
+        if state is None:
+            state = InternalVariables(self.eps_p_q.dat.data_ro[sel], self.X_q.dat.data_ro[sel],
+                                      self.p_q.dat.data_ro[sel])
+        if T is None:
+            T = self.T_q.dat.data_ro[sel]
         return return_mapping(self.material, eps, T, dt, state, tangent=tangent)
 
     # ------------------------------------------------------------------ assembly

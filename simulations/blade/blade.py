@@ -17,7 +17,7 @@ cumulated plastic strain at the quadrature points after every step.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import firedrake as fd
@@ -25,7 +25,7 @@ import numpy as np
 
 from simulations.blade.hf import Dirichlet, NewtonConfig, QuasiStaticViscoplasticity, StepReport, VTKOutput
 from simulations.blade.loading import LoadCycle, centrifugal_force, hot_spot_temperature
-from simulations.blade.material import Material
+from simulations.blade.material import InternalVariables, Material
 
 ROOT, OUTER, HOLES = 1, 2, 3
 
@@ -63,15 +63,19 @@ class BladeHF:
     """The high-fidelity blade model over one loading cycle (module docstring).
 
     Attributes a reduced model reuses: ``solver`` (the quadrature-point hooks), ``lam`` (the
-    load factor Constant), ``snapshots`` (``t``, ``u`` (steps, n_dofs), ``p`` (steps, N)).
+    load factor Constant), ``snapshots`` (``t``, ``u`` (steps, n_dofs), ``p`` (steps, N), and
+    with ``full_snapshots`` also ``stress`` and ``eps_p`` (steps, N, 4), Mandel).
     """
 
-    def __init__(self, cfg: BladeConfig, mesh: fd.Mesh | None = None):
+    def __init__(self, cfg: BladeConfig, mesh: fd.Mesh | None = None, full_snapshots: bool = False):
         self.cfg = cfg
         self.mesh = mesh if mesh is not None else blade_mesh(cfg)
         self.lam = fd.Constant(0.0)
-        T = hot_spot_temperature(self.mesh, cfg.T0, cfg.hot_spot_intensity, cfg.hot_spot, cfg.hot_spot_width,
-                                 self.lam)
+        # the hot spot's parameters are Constants: set_load changes the thermal load without
+        # rebuilding the solver (its forms are compiled once)
+        self.hot_spot = (fd.Constant(cfg.hot_spot[0]), fd.Constant(cfg.hot_spot[1]))
+        self.intensity = fd.Constant(cfg.hot_spot_intensity)
+        T = hot_spot_temperature(self.mesh, cfg.T0, self.intensity, self.hot_spot, cfg.hot_spot_width, self.lam)
         f = centrifugal_force(self.mesh, cfg.rho, cfg.omega, cfg.r0, self.lam)
         self.solver = QuasiStaticViscoplasticity(
             self.mesh, cfg.material, degree=cfg.degree, temperature=T, body_force=f,
@@ -80,7 +84,30 @@ class BladeHF:
         if cfg.output_dir:
             Path(cfg.output_dir).mkdir(parents=True, exist_ok=True)
             self.output = VTKOutput(self.solver, str(Path(cfg.output_dir) / "blade.pvd"))
+        self.full_snapshots = full_snapshots
         self.snapshots: dict[str, list] = {"t": [], "u": [], "p": []}
+        if full_snapshots:
+            self.snapshots.update(stress=[], eps_p=[])
+
+    def set_load(self, hot_spot: tuple[float, float], intensity: float) -> None:
+        """Change the thermal load (hot-spot position and intensity) and restart the cycle."""
+        self.cfg = replace(self.cfg, hot_spot=tuple(hot_spot), hot_spot_intensity=intensity)
+        self.hot_spot[0].assign(hot_spot[0])
+        self.hot_spot[1].assign(hot_spot[1])
+        self.intensity.assign(intensity)
+        self.reset()
+
+    def reset(self) -> None:
+        """Back to the virgin state at t = 0 (displacement, internal variables, stress, snapshots)."""
+        s = self.solver
+        s.u.assign(0.0)
+        s.set_internal_variables(InternalVariables.zeros(s.n_points))
+        s.stress_q.assign(0.0)
+        s.t = 0.0
+        s.history.clear()
+        self.lam.assign(0.0)
+        for v in self.snapshots.values():
+            v.clear()
 
     def run(self, steps: int | None = None) -> list[StepReport]:
         """Run the cycle (or its first ``steps`` steps); returns the step reports."""
@@ -95,6 +122,9 @@ class BladeHF:
             self.snapshots["t"].append(self.solver.t)
             self.snapshots["u"].append(np.array(self.solver.u.dat.data_ro).ravel())
             self.snapshots["p"].append(np.array(self.solver.p_q.dat.data_ro))
+            if self.full_snapshots:
+                self.snapshots["stress"].append(np.array(self.solver.stress_q.dat.data_ro))
+                self.snapshots["eps_p"].append(np.array(self.solver.eps_p_q.dat.data_ro))
             if self.output is not None:
                 self.output.write()
         return reports

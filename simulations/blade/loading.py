@@ -61,12 +61,24 @@ class LoadCycle:
         return float(np.interp(t, [0.0, t1, t2, t3], [0.0, 1.0, 1.0, 0.0]))
 
 
-def hot_spot_temperature(mesh, T0: float, A: float, x_h: tuple[float, float], s: float,
+def hot_spot_temperature(mesh, T0: float, A: fd.Constant | float, x_h: tuple[fd.Constant | float, fd.Constant | float],
+                         s: float,
                          lam: fd.Constant | float = 1.0) -> ufl.core.expr.Expr:
     r""":math:`T_0 + \lambda A \exp(-|x - x_h|^2/(2s^2))` as a UFL expression."""
     x = fd.SpatialCoordinate(mesh)
     d2 = (x[0] - x_h[0]) ** 2 + (x[1] - x_h[1]) ** 2
     return T0 + lam * A * fd.exp(-d2 / (2 * s ** 2))
+
+
+def hot_spot_values(points: np.ndarray, T0: float, A: float, x_h: tuple[float, float], s: float,
+                    lam: float = 1.0) -> np.ndarray:
+    r"""The same temperature at given points, numpy: (M, 2) coordinates -> (M,) values.
+
+    :math:`T_0 + \lambda A \exp(-|x - x_h|^2/(2s^2))`; equals the interpolation of
+    :func:`hot_spot_temperature` at those points (what a reduced model needs at its points).
+    """
+    d2 = (points[:, 0] - x_h[0]) ** 2 + (points[:, 1] - x_h[1]) ** 2
+    return T0 + lam * A * np.exp(-d2 / (2 * s ** 2))
 
 
 def centrifugal_force(mesh, rho: float, omega: float, r0: float,

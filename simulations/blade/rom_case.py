@@ -204,7 +204,7 @@ class BladeROMCase:
                         "pod_projection_error": projection_error(rom.modes, self.training.u.T),
                         "ecm_points": int(len(rom.ecm.points)), "ecm_fit_residual": rom.ecm.residual,
                         "ecm_min_weight": float(rom.ecm.weights.min()),
-                        "cubature_error_max_snapshot": rom.cubature_error(),
+                        **{f"cubature_error_{k}": v for k, v in rom.cubature_error().items()},
                         "gappy_p_modes": int(rom.gappy_p.basis.shape[1]),
                         "gappy_eps_p_modes": int(rom.gappy_e.basis.shape[1]), **self.timings},
             "spearman": {"over": "all steps of all unseen loads, ROM without enrichment, indicator > 0",

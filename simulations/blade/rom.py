@@ -15,16 +15,20 @@ keep the first :math:`r` left singular vectors, :math:`r` the least with
 
 *ECM.* The reduced internal forces :math:`\Phi^T F_{int} = \sum_q G_{kq}` with
 :math:`G_{kq} = w_q (B_q\phi_k)\cdot\sigma_q` are replaced by :math:`\sum_{q\in\mathcal Q}
-\omega_q G_{kq}`, :math:`\omega > 0`, :math:`|\mathcal Q| \ll N`. The rows of :math:`G`
-(``r`` per training snapshot, each block scaled to unit Frobenius norm so that unloaded
-snapshots with residual stresses count as much as loaded ones, plus the row :math:`w/\|w\|`
-so that the volume is integrated) are fitted by **non-negative orthogonal matching
-pursuit**: with :math:`b = G\,1` and residual :math:`\rho = b - G_{:\mathcal Q}\omega`,
-repeat { add :math:`\arg\max_{q\notin\mathcal Q} G_{:q}^T\rho/\|G_{:q}\|` (positive
-correlations only); :math:`\omega = \arg\min_{\omega\ge0}\|G_{:\mathcal Q}\omega - b\|`
-(NNLS); drop points with :math:`\omega_q = 0` } until :math:`\|\rho\| \le \tau\|b\|`.
-The weights multiply the per-point contributions, so the physical weight of a reduced
-point is :math:`\omega_q w_q`.
+\omega_q G_{kq}`, :math:`\omega > 0`, :math:`|\mathcal Q| \ll N`. The criterion is on the
+uncompressed training stack: one block :math:`G^s/\|G^s\|_F` per training snapshot (so that
+unloaded snapshots with residual stresses count as much as loaded ones),
+:math:`\big(\sum_s\|G^s(\omega_{\mathcal Q} - 1)\|^2/\|G^s\|_F^2\big)^{1/2} \le \tau
+\big(\sum_s\|G^s 1\|^2/\|G^s\|_F^2\big)^{1/2}`. It is fitted on an isometric compression
+of that stack (:meth:`BladeROM._ecm_matrix`: the POD of the stresses rescaled by
+:math:`1/\|G^s\|_F`, plus the row :math:`w/\|w\|` so that the volume is integrated) by
+**non-negative orthogonal matching pursuit**: with :math:`b = G\,1` and residual
+:math:`\rho = b - G_{:\mathcal Q}\omega`, repeat { add :math:`\arg\max_{q\notin\mathcal Q}
+G_{:q}^T\rho/\|G_{:q}\|` (positive correlations only); :math:`\omega = \arg\min_{\omega\ge0}
+\|G_{:\mathcal Q}\omega - b\|`; drop points with :math:`\omega_q = 0` } until
+:math:`\|\rho\| \le \tau\|b\|`; the uncompressed criterion is then evaluated exactly and
+the fit tightened until it holds. The weights multiply the per-point contributions, so
+the physical weight of a reduced point is :math:`\omega_q w_q`.
 
 *Gappy-POD.* POD bases :math:`\Psi_p` (:math:`N\times r_p`) of the :math:`p` snapshots
 and :math:`\Psi_e` (:math:`4N\times r_e`) of the plastic-strain snapshots, truncated with
@@ -47,19 +51,25 @@ hot spot at the reduced points. Converged when :math:`\|R\| \le` ``rtol`` times
 step's iterates (an unloaded step has both near zero at convergence). Cost per iteration
 :math:`O(|\mathcal Q|\,r^2 + r^3)`, independent of the HF mesh.
 
-*Error indicator* (cost :math:`O(|\mathcal Q|\,r_p^2)`): with :math:`p_{\mathcal Q}` the
-plastic strain computed at the reduced points,
+*Error indicators* (cost independent of :math:`N`): relative Gappy-POD residuals of a
+dual quantity at the reduced points,
 
 .. math::
 
-    c = \arg\min_c \|\Psi_{p,\mathcal Q}\, c - p_{\mathcal Q}\|_2, \qquad
-    \eta = \frac{\|\Psi_{p,\mathcal Q}\,c - p_{\mathcal Q}\|_2}{\|p_{\mathcal Q}\|_2}
+    \eta_\sigma = \frac{\|\Psi_{\sigma,\mathcal Q}\, c - s_{\mathcal Q}\|_2}{\|s_{\mathcal Q}\|_2},
+    \quad c = \arg\min_c \|\Psi_{\sigma,\mathcal Q}\, c - s_{\mathcal Q}\|_2, \qquad
+    s_q = \sqrt{w_q}\,\sigma_q ,
 
-(:math:`\eta = 0` while :math:`\|p_{\mathcal Q}\|_\infty \le` ``p_floor``, i.e. before any
-plastic flow): the law at the reduced points produced a plastic field the Gappy basis
-cannot represent, a sign that the displacement basis is leaving its training range.
+with :math:`\Psi_\sigma` the POD basis (``gappy_tol``) of the weighted training stresses,
+and :math:`\eta_p` the same for the cumulated plastic strain :math:`p` (0 while
+:math:`\|p_{\mathcal Q}\|_\infty \le` ``p_floor``). ``indicator`` chooses the one that
+decides enrichment. On the blade the displacement error of an unseen thermal load is
+mostly thermo-elastic: it is there from the first (elastic) step, where :math:`p = 0`
+and :math:`\eta_p` cannot see it, while the stress at the reduced points already carries
+the new load's thermal stress pattern, which :math:`\eta_\sigma` measures; so the
+default is ``"stress"`` (:math:`\eta_p` tracks the error of :math:`p` instead).
 
-*Enrichment* when :math:`\eta >` ``indicator_tol``: the reduced step is discarded and one
+*Enrichment* when the indicator exceeds ``indicator_tol``: the reduced step is discarded and one
 HF step is solved from :math:`t_n`. The HF model needs a full state at :math:`t_n`: the
 displacement is :math:`\Phi a_n`; the internal variables are (``enrichment_state``)
 
@@ -75,8 +85,11 @@ displacement is :math:`\Phi a_n`; the internal variables are (``enrichment_state
 The HF displacement :math:`u^{HF}_{n+1}` enriches :math:`\Phi` by Gram-Schmidt (twice, for
 orthogonality to round-off; skipped when :math:`\|(I - \Phi\Phi^T)u\| \le 10^{-10}\|u\|`);
 its stress, :math:`p` and :math:`\varepsilon_p` join the training sets; the ECM and the
-Gappy bases are rebuilt; the reduced state restarts from the HF step,
-:math:`a = \Phi^T u^{HF}_{n+1}` and the HF internal variables at the new reduced points.
+Gappy bases are rebuilt (only the new mode's and the new snapshot's contributions are
+computed: strains of the mode, block norms, one row and column of the Gram matrices; the
+NNOMP is warm-started from the previous rule); the reduced state restarts from the HF
+step, :math:`a = \Phi^T u^{HF}_{n+1}` and the HF internal variables at the new reduced
+points. The enriched data are kept: a later online run (another load) starts from them.
 """
 
 from __future__ import annotations
@@ -111,29 +124,72 @@ def pod(snapshots: np.ndarray, tol: float, max_modes: int | None = None) -> tupl
     return U[:, :r].copy(), s
 
 
+class _Rows:
+    """A growable stack of equal-length rows (amortised O(n) append: capacity doubling)."""
+
+    def __init__(self, X: np.ndarray, spare: int = 16):
+        X = np.asarray(X, dtype=float)
+        self._buf = np.empty((len(X) + spare,) + X.shape[1:])
+        self._buf[:len(X)] = X
+        self._m = len(X)
+
+    def append(self, x: np.ndarray) -> None:
+        if self._m == len(self._buf):
+            grown = np.empty((max(2 * self._m, 8),) + self._buf.shape[1:])
+            grown[:self._m] = self._buf[:self._m]
+            self._buf = grown
+        self._buf[self._m] = x
+        self._m += 1
+
+    @property
+    def array(self) -> np.ndarray:
+        return self._buf[:self._m]
+
+    def copy(self) -> "_Rows":
+        return _Rows(self.array)
+
+
 class GramPOD:
     r"""POD by the method of snapshots with an incrementally updated Gram matrix.
 
     For snapshots :math:`X = [x_1 \dots x_m]` (n, m), :math:`C = X^TX = V\Lambda V^T` and the
     modes are :math:`\phi_j = X v_j/\sqrt{\lambda_j}` (the left singular vectors,
     :math:`\sigma_j = \sqrt{\lambda_j}`). Appending a snapshot costs one new row of
-    :math:`C`, :math:`O(nm)`, instead of a new SVD. Accurate for the energy criterion of
-    :func:`pod` down to :math:`\sigma_j/\sigma_1 \approx 10^{-7}` (the Gram matrix squares
-    the condition number), ample for the tolerances used here.
+    :math:`C`, :math:`O(nm)` (the snapshots are kept in a growable buffer), instead of a new
+    SVD. With ``scale`` :math:`d` (m,), the POD is that of the rescaled snapshots
+    :math:`X\,\mathrm{diag}(d)` (Gram :math:`DCD`, no copy of :math:`X`). Accurate for the
+    energy criterion of :func:`pod` down to :math:`\sigma_j/\sigma_1 \approx 10^{-7}` (the
+    Gram matrix squares the condition number), ample for the tolerances used here.
     """
 
     def __init__(self, X: np.ndarray):
-        self.X = np.ascontiguousarray(X.T)          # (m, n): snapshots as rows
+        self._rows = _Rows(np.ascontiguousarray(np.asarray(X).T))     # (m, n): snapshots as rows
         self.C = self.X @ self.X.T
+
+    @property
+    def X(self) -> np.ndarray:
+        return self._rows.array
 
     def append(self, x: np.ndarray) -> None:
         c = self.X @ x
-        self.X = np.vstack([self.X, x[None]])
-        self.C = np.block([[self.C, c[:, None]], [c[None, :], np.array([[x @ x]])]])
+        self._rows.append(x)
+        m = len(c)
+        C = np.empty((m + 1, m + 1))
+        C[:m, :m] = self.C
+        C[m, :m] = C[:m, m] = c
+        C[m, m] = x @ x
+        self.C = C
 
-    def modes(self, tol: float, max_modes: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def copy(self) -> "GramPOD":
+        new = object.__new__(GramPOD)
+        new._rows, new.C = self._rows.copy(), self.C.copy()
+        return new
+
+    def modes(self, tol: float, max_modes: int | None = None,
+              scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Modes (n, r) and singular values, truncated as in :func:`pod`."""
-        lam, V = np.linalg.eigh(self.C)
+        C = self.C if scale is None else self.C * np.outer(scale, scale)
+        lam, V = np.linalg.eigh(C)
         lam, V = np.maximum(lam[::-1], 0.0), V[:, ::-1]
         s = np.sqrt(lam)
         energy = np.cumsum(lam)
@@ -143,7 +199,10 @@ class GramPOD:
         if max_modes is not None:
             r = min(r, max_modes)
         r = min(r, int((s > 1e-7 * s[0]).sum()))
-        return (self.X.T @ (V[:, :r] / s[:r])), s
+        W = V[:, :r] / s[:r]
+        if scale is not None:
+            W = W * scale[:, None]
+        return self.X.T @ W, s
 
 
 def projection_error(modes: np.ndarray, snapshots: np.ndarray) -> float:
@@ -176,6 +235,7 @@ class Cubature:
     weights: np.ndarray           # (|Q|,) > 0, multipliers of the per-point contributions
     residual: float               # ||G_Q w - G 1|| / ||G 1|| reached on the fitted matrix
     iterations: int
+    training_error: float = float("nan")   # the uncompressed criterion (BladeROM.cubature_error "stacked")
 
 
 def nnomp(G: np.ndarray, tol: float, max_points: int | None = None,
@@ -194,7 +254,9 @@ def nnomp(G: np.ndarray, tol: float, max_points: int | None = None,
     Weights: the unconstrained least-squares solution on the selected columns (a QR
     factorisation updated by one Gram-Schmidt column per new point, :math:`O(\text{rows}\,
     |\mathcal Q|)`); only if it has a non-positive entry, NNLS (Lawson-Hanson) on the
-    selected columns, whose zero-weight points leave the set, and the QR is recomputed.
+    selected columns, solved on the triangular factor (:math:`\min\|R\omega - Q^Tb\|`, the
+    same minimiser, :math:`|\mathcal Q|` rows instead of ``rows``); zero-weight points leave
+    the set and the QR of the rest comes from that of :math:`R`'s kept columns.
     Both give the NNLS solution whenever the least-squares one is positive. Raises
     ``RuntimeError`` if the tolerance is not reached.
     """
@@ -211,11 +273,21 @@ def nnomp(G: np.ndarray, tol: float, max_points: int | None = None,
         keep = w > 0
         return [q for q, k in zip(sel, keep) if k], w[keep]
 
+    def nnls_qr(sel, Qf, Rf):
+        """NNLS through the QR of G[:, sel]: min ||R w - Q^T b|| (|sel| rows instead of ``rows``),
+        then the QR of the kept columns from that of R's kept columns (no refactorisation of G)."""
+        w, _ = scipy.optimize.nnls(Rf, Qf.T @ b, maxiter=50 * max(len(sel), 1))
+        keep = w > 0
+        if keep.all():
+            return sel, w, Qf, Rf
+        Q2, R2 = np.linalg.qr(Rf[:, keep])
+        return [q for q, k in zip(sel, keep) if k], w[keep], Qf @ Q2, R2
+
     sel: list[int] = [] if initial is None else [int(q) for q in initial if usable[q]]
     w = np.zeros(0)
-    if sel:
-        sel, w = nnls(sel)
     Qf, Rf = np.linalg.qr(G[:, sel]) if sel else (np.zeros((rows, 0)), np.zeros((0, 0)))
+    if sel:
+        sel, w, Qf, Rf = nnls_qr(sel, Qf, Rf)
     rho = b - G[:, sel] @ w
     it = 0
     while np.linalg.norm(rho) > tol * nb:
@@ -239,9 +311,9 @@ def nnomp(G: np.ndarray, tol: float, max_points: int | None = None,
             Rf = np.block([[Rf, (r1 + r2)[:, None]], [np.zeros((1, Rf.shape[1])), np.array([[nv]])]])
             Qf = np.column_stack([Qf, v / nv])
             w = scipy.linalg.solve_triangular(Rf, Qf.T @ b)
-        else:
-            w = -np.ones(len(sel))            # dependent column: let NNLS decide
-        if w.min() <= 0:
+            if w.min() <= 0:
+                sel, w, Qf, Rf = nnls_qr(sel, Qf, Rf)
+        else:                                 # dependent column: NNLS on G itself decides
             sel, w = nnls(sel)
             Qf, Rf = np.linalg.qr(G[:, sel])
         rho = b - G[:, sel] @ w
@@ -303,9 +375,10 @@ class ROMConfig:
     pod_tol: float = 1e-4             # epsilon: modes up to relative energy 1 - eps^2
     ecm_tol: float = 1e-4             # relative residual of the cubature fit
     ecm_stress_tol: float = 1e-5      # POD tolerance compressing the training stresses for the ECM
-    gappy_tol: float = 1e-3           # energy tolerance of the p and eps_p Gappy bases
+    gappy_tol: float = 1e-3           # energy tolerance of the p, eps_p and stress Gappy bases
+    indicator: str = "stress"         # dual quantity of the indicator: "stress" or "p" (module docstring)
     indicator_tol: float = 0.05       # enrichment when the indicator exceeds this
-    p_floor: float = 1e-7             # indicator 0 while max p at the reduced points <= this
+    p_floor: float = 1e-7             # p indicator 0 while max p at the reduced points <= this
     enrich: bool = True
     enrichment_state: str = "gappy"   # "gappy" or "shadow" (module docstring)
     newton_rtol: float = 1e-8
@@ -323,25 +396,32 @@ class ThermalLoad:
         return f"x=({self.x_h[0]:.2f},{self.x_h[1]:.2f}) A={self.A:g}"
 
 
-@dataclass
 class TrainingSet:
-    """HF snapshots: u (m, n_dofs), p (m, N), stress and eps_p (m, N, 4)."""
+    """HF snapshots: u (m, n_dofs), p (m, N), stress and eps_p (m, N, 4); appends are amortised O(size)."""
 
-    u: np.ndarray
-    p: np.ndarray
-    stress: np.ndarray
-    eps_p: np.ndarray
+    FIELDS = ("u", "p", "stress", "eps_p")
+
+    def __init__(self, u: np.ndarray, p: np.ndarray, stress: np.ndarray, eps_p: np.ndarray):
+        self._rows = {k: _Rows(v) for k, v in zip(self.FIELDS, (u, p, stress, eps_p))}
+
+    u = property(lambda self: self._rows["u"].array)
+    p = property(lambda self: self._rows["p"].array)
+    stress = property(lambda self: self._rows["stress"].array)
+    eps_p = property(lambda self: self._rows["eps_p"].array)
 
     @classmethod
     def from_runs(cls, snapshot_dicts: list[dict]) -> "TrainingSet":
-        cat = {k: np.concatenate([np.asarray(d[k]) for d in snapshot_dicts]) for k in ("u", "p", "stress", "eps_p")}
+        cat = {k: np.concatenate([np.asarray(d[k]) for d in snapshot_dicts]) for k in cls.FIELDS}
         return cls(**cat)
 
     def append(self, u: np.ndarray, p: np.ndarray, stress: np.ndarray, eps_p: np.ndarray) -> None:
-        self.u = np.vstack([self.u, u[None]])
-        self.p = np.vstack([self.p, p[None]])
-        self.stress = np.concatenate([self.stress, stress[None]])
-        self.eps_p = np.concatenate([self.eps_p, eps_p[None]])
+        for k, v in zip(self.FIELDS, (u, p, stress, eps_p)):
+            self._rows[k].append(v)
+
+    def copy(self) -> "TrainingSet":
+        new = object.__new__(TrainingSet)
+        new._rows = {k: v.copy() for k, v in self._rows.items()}
+        return new
 
     def __len__(self) -> int:
         return len(self.u)
@@ -353,7 +433,9 @@ class StepRecord:
 
     step: int
     t: float
-    indicator: float
+    indicator: float              # the one deciding enrichment (cfg.indicator)
+    indicator_stress: float       # Gappy residual of the stress at the reduced points
+    indicator_p: float            # Gappy residual of p at the reduced points
     enriched: bool
     newton_iterations: int
     n_modes: int
@@ -406,6 +488,7 @@ class BladeROM:
         self.material: Material = s.material
         self.B = s.strain_operator()
         self.w = s.quadrature_weights()
+        self.sw = np.sqrt(self.w)
         self.N = s.n_points
         self.xq = s.quadrature_points()
         hf.lam.assign(1.0)
@@ -421,70 +504,106 @@ class BladeROM:
     def rebuild(self) -> None:
         """ECM and Gappy data for the current modes and training set."""
         t0 = time.perf_counter()
-        E, G = self._update_ecm_matrix()
-        previous = getattr(self, "ecm", None)
-        self.ecm = nnomp(G, self.cfg.ecm_tol, initial=None if previous is None else previous.points)
+        self._sync_pods()
+        self.ecm = self._fit_ecm()
         t1 = time.perf_counter()
         Q = self.ecm.points
-        self.E_Q = E[Q]                                   # (|Q|, 4, r)
+        self.E_Q = self._E[Q]                             # (|Q|, 4, r)
         self.omega = self.ecm.weights * self.w[Q]         # physical weights of the reduced points
         self.x_Q = self.xq[Q]
+        self.sw_Q = self.sw[Q]
         self.f1 = self.modes.T @ self.f_ext1
-        self._sync_pods()
+        rows = (4 * Q[:, None] + np.arange(4)).ravel()
         Psi_p, _ = self._pod_p.modes(self.cfg.gappy_tol, max_modes=len(Q) - 1)
         self.gappy_p = Gappy(Psi_p, Q)
         Psi_e, _ = self._pod_e.modes(self.cfg.gappy_tol, max_modes=4 * len(Q) - 1)
-        rows = (4 * Q[:, None] + np.arange(4)).ravel()
         self.gappy_e = Gappy(Psi_e, rows)
+        Psi_s, _ = self._pod_s.modes(self.cfg.gappy_tol, max_modes=4 * len(Q) - 1)
+        self.gappy_s = Gappy(Psi_s, rows)                 # of sqrt(w) sigma
         self.offline_seconds["ecm"] = self.offline_seconds.get("ecm", 0.0) + t1 - t0
         self.offline_seconds["gappy"] = self.offline_seconds.get("gappy", 0.0) + time.perf_counter() - t1
 
     def _sync_pods(self) -> None:
-        """Bring the snapshot PODs of the normalised stresses, p and eps_p up to the training set."""
-        sw = np.sqrt(self.w)[:, None]
-
-        def stress(s):
-            v = (self.training.stress[s] * sw).ravel()
-            n = np.linalg.norm(v)
-            return v / n if n > 0 else v
-
-        m = len(self.training)
+        r"""Bring the snapshot PODs (weighted stresses :math:`\sqrt w\,\sigma`, p, eps_p), the
+        strains of the modes :math:`E` and the block norms :math:`\|G^s\|_F^2` up to the
+        current modes and training set; only new modes and new snapshots are computed."""
+        tr = self.training
+        m = len(tr)
         if not hasattr(self, "_pod_s"):
-            self._pod_s = GramPOD(np.stack([stress(s) for s in range(m)], axis=1))
-            self._pod_p = GramPOD(self.training.p.T)
-            self._pod_e = GramPOD(self.training.eps_p.reshape(m, -1).T)
-        for s in range(len(self._pod_p.X), m):
-            self._pod_s.append(stress(s))
-            self._pod_p.append(self.training.p[s])
-            self._pod_e.append(self.training.eps_p[s].ravel())
-
-    def _update_ecm_matrix(self) -> tuple[np.ndarray, np.ndarray]:
-        r"""The strains of the modes :math:`E` (N, 4, r) and the compressed :math:`G`.
-
-        :math:`G` is linear in the stress, so the stack of the normalised snapshot blocks
-        (:func:`ecm_matrix`) is compressed through a POD of the training stresses, each
-        normalised to unit :math:`L^2` norm (:math:`\hat\sigma^s = \sigma^s/\|\sigma^s\|_w`,
-        :math:`\|\sigma\|_w^2 = \sum_q w_q |\sigma_q|^2`): with
-        :math:`\sqrt w\,\hat\sigma^s \approx \sum_j s_j \psi_j v_{js}` (``ecm_stress_tol``),
-        the rows are the blocks :math:`s_j\, G(\psi_j/\sqrt w)` (r rows each, :math:`k \ll m`
-        blocks) and the volume row; so the fit costs :math:`O(rk)` rows instead of :math:`O(rm)`.
-        Only the new mode's strains are computed after an enrichment.
-        """
-        r = self.modes.shape[1]
-        if not hasattr(self, "_E"):
+            self._pod_s = GramPOD((tr.stress * self.sw[None, :, None]).reshape(m, -1).T)
+            self._pod_p = GramPOD(tr.p.T)
+            self._pod_e = GramPOD(tr.eps_p.reshape(m, -1).T)
             self._E = np.zeros((self.N, 4, 0))
-        r0 = self._E.shape[2]
+            self._gn2 = np.zeros(m)
+        m0 = len(self._pod_p.X)
+        for s in range(m0, m):
+            self._pod_s.append((tr.stress[s] * self.sw[:, None]).ravel())
+            self._pod_p.append(tr.p[s])
+            self._pod_e.append(tr.eps_p[s].ravel())
+        r, r0 = self.modes.shape[1], self._E.shape[2]
+        # ||G^s||_F^2 = sum_k sum_q (w_q (E_q phi_k) . sigma_q)^2: new modes for the old snapshots ...
         if r > r0:
             E_new = (self.B @ self.modes[:, r0:]).reshape(self.N, 4, r - r0)
             self._E = np.concatenate([self._E, E_new], axis=2)
-        sw = np.sqrt(self.w)[:, None]
-        self._sync_pods()
-        psi, sv = self._pod_s.modes(self.cfg.ecm_stress_tol)
-        k = psi.shape[1]
-        sig = psi.T.reshape(k, self.N, 4) / sw                      # stress modes (unweighted)
-        G = np.einsum("qir,kqi,q,k->krq", self._E, sig, self.w, sv[:k]).reshape(k * r, self.N)
-        vol = self.w / np.linalg.norm(self.w) * np.linalg.norm(G) / np.sqrt(len(self._pod_s.X))
-        return self._E, np.vstack([G, vol[None, :]])
+            if m0:
+                g = np.einsum("sqi,qik->skq", tr.stress[:m0], E_new * self.w[:, None, None], optimize=True)
+                self._gn2[:m0] += (g ** 2).sum(axis=(1, 2))
+        # ... and all modes for the new snapshots
+        if m > m0:
+            g = np.einsum("sqi,qik->skq", tr.stress[m0:], self._E * self.w[:, None, None], optimize=True)
+            self._gn2 = np.concatenate([self._gn2[:m0], (g ** 2).sum(axis=(1, 2))])
+
+    def _ecm_matrix(self) -> np.ndarray:
+        r"""The compressed :math:`G` fitted by the ECM (rows: stress modes times displacement modes).
+
+        The stacked matrix of the criterion has one block :math:`G^s/\|G^s\|_F` per
+        training snapshot (:meth:`cubature_error`). :math:`G` is linear in the stress, so with
+        the POD of the rescaled stresses :math:`\sqrt w\,\sigma^s/\|G^s\|_F = \sum_j s_j\psi_j
+        v_{js}` (:math:`V` orthonormal) one has, for any weights :math:`x`,
+        :math:`\sum_s\|G^s x\|^2/\|G^s\|_F^2 = \sum_j s_j^2\,\|G(\psi_j/\sqrt w)\,x\|^2`
+        exactly when all modes are kept: the blocks :math:`s_j G(\psi_j/\sqrt w)` (r rows
+        each) are an isometric compression of the stack, truncated at ``ecm_stress_tol``
+        (relative energy :math:`1-\epsilon^2`); then the volume row :math:`w/\|w\|`.
+        """
+        psi, sv = self._pod_s.modes(self.cfg.ecm_stress_tol, scale=1.0 / np.sqrt(np.maximum(self._gn2, 1e-300)))
+        k, r = psi.shape[1], self._E.shape[2]
+        sig = (psi.T.reshape(k, self.N, 4) / self.sw[None, :, None]) * sv[:k, None, None]
+        # G[j, l, q] = w_q (E_q phi_l) . sigma_j,q: a batched (r x 4) @ (4 x k) product per point
+        Ew = self._E * self.w[:, None, None]
+        G = np.matmul(Ew.transpose(0, 2, 1), sig.transpose(1, 2, 0))            # (N, r, k)
+        G = G.transpose(2, 1, 0).reshape(k * r, self.N)
+        vol = self.w / np.linalg.norm(self.w) * np.linalg.norm(G) / np.sqrt(len(self._gn2))
+        return np.vstack([G, vol[None, :]])
+
+    def _fit_ecm(self) -> Cubature:
+        """NNOMP on the compressed matrix (warm-started from the current rule), its tolerance
+        tightened until the uncompressed training criterion (:meth:`cubature_error`) holds."""
+        G = self._ecm_matrix()
+        previous = getattr(self, "ecm", None)
+        tol = self.cfg.ecm_tol
+        for _ in range(8):
+            c = nnomp(G, tol, initial=None if previous is None else previous.points)
+            err = self._stacked_error(c)
+            if err <= self.cfg.ecm_tol:
+                break
+            tol *= 0.7 * self.cfg.ecm_tol / err
+            previous = c
+        c.training_error = err
+        return c
+
+    def _stacked_error(self, c: Cubature) -> float:
+        r"""The ``stacked`` error of :meth:`cubature_error` for the rule ``c``, all training snapshots.
+
+        :math:`G^s x = \sum_q x_q w_q E_q^T\sigma^s_q`: one (m, 4N) @ (4N, r) product per
+        weight vector :math:`x` (the exact integral, :math:`x = 1`, and the rule).
+        """
+        S = self.training.stress.reshape(len(self.training), -1)
+        Ew = self._E * self.w[:, None, None]
+        exact = S @ Ew.reshape(4 * self.N, -1)
+        approx = S.reshape(len(S), self.N, 4)[:, c.points].reshape(len(S), -1) @ \
+            (Ew[c.points] * c.weights[:, None, None]).reshape(4 * len(c.points), -1)
+        n2 = np.maximum(self._gn2, 1e-300)
+        return float(np.sqrt((((approx - exact) ** 2).sum(axis=1) / n2).sum() / ((exact ** 2).sum(axis=1) / n2).sum()))
 
     def cubature_error(self, stresses: np.ndarray | None = None) -> dict[str, float]:
         r"""Errors of the reduced internal forces over stress snapshots (default: the training set).
@@ -517,27 +636,34 @@ class BladeROM:
         return hot_spot_values(self.x_Q, c.T0, load.A, load.x_h, c.hot_spot_width, lam)
 
     def reduced_step(self, a: np.ndarray, state: InternalVariables, T: np.ndarray, lam: float,
-                     dt: float) -> tuple[np.ndarray, InternalVariables, int]:
-        """Reduced Newton for one step from ``a`` (module docstring); returns a, the state, iterations."""
+                     dt: float) -> tuple[np.ndarray, InternalVariables, int, np.ndarray]:
+        """Reduced Newton for one step from ``a`` (module docstring); returns a, the state,
+        the iterations and the stress (|Q|, 4) at the reduced points."""
         a = a.copy()
         fext = lam * self.f1
         E, om = self.E_Q, self.omega
+        Ef = E.reshape(-1, E.shape[2])                     # (4|Q|, r)
         scale = np.linalg.norm(fext)
         for it in range(self.cfg.newton_max_it + 1):
-            eps = np.einsum("qir,r->qi", E, a)
+            eps = (Ef @ a).reshape(-1, 4)
             res = return_mapping(self.material, eps, T, dt, state)
-            fint = np.einsum("qir,qi,q->r", E, res.stress, om)
+            fint = Ef.T @ (res.stress * om[:, None]).ravel()
             R = fint - fext
             scale = max(scale, np.linalg.norm(fint), 1e-300)      # the largest seen in this step
             if np.linalg.norm(R) <= self.cfg.newton_rtol * scale:
-                return a, res.state, it
+                return a, res.state, it, res.stress
             if it == self.cfg.newton_max_it:
                 break
-            CE = np.einsum("qij,qjr->qir", res.tangent, E)
-            K = np.einsum("qis,qir,q->sr", E, CE, om)
-            a -= np.linalg.solve(K, R)
+            CE = np.matmul(res.tangent * om[:, None, None], E).reshape(-1, E.shape[2])
+            a -= np.linalg.solve(Ef.T @ CE, R)
         raise RuntimeError(f"reduced Newton: no convergence in {self.cfg.newton_max_it} iterations "
                            f"(|R| = {np.linalg.norm(R):.3e}, scale {scale:.3e})")
+
+    def indicators(self, stress_Q: np.ndarray, p_Q: np.ndarray) -> tuple[float, float]:
+        r"""(:math:`\eta_\sigma`, :math:`\eta_p`): Gappy residuals of :math:`\sqrt w\,\sigma` and
+        :math:`p` at the reduced points (module docstring); cost independent of N."""
+        eta_s = self.gappy_s.residual((stress_Q * self.sw_Q[:, None]).ravel())
+        return eta_s, self.gappy_p.residual(p_Q, self.cfg.p_floor)
 
     def _full_state(self, state_Q: InternalVariables, shadow: InternalVariables | None) -> InternalVariables:
         """HF internal variables for an enrichment step (``shadow`` or Gappy reconstruction)."""
@@ -551,10 +677,15 @@ class BladeROM:
         """The online phase over the cycle for ``load`` (with enrichment if ``cfg.enrich``).
 
         ``online_seconds`` is the wall time of the whole loop (reduced steps, indicators and
-        enrichments with their rebuilds); ``enrichment_seconds`` the part spent in enrichments.
+        enrichments with their HF steps and rebuilds); ``enrichment_seconds`` the part spent
+        in enrichments. Enrichment changes this object (modes, ECM, Gappy data, training
+        set): a later ``run`` starts from the enriched model (an adaptive online phase);
+        use :meth:`copy` for independent runs.
         """
         from tqdm import tqdm
 
+        if self.cfg.indicator not in ("stress", "p"):
+            raise ValueError(f"indicator must be 'stress' or 'p', not {self.cfg.indicator!r}")
         cycle = self.hf_cfg.cycle
         times = cycle.times()[:steps]
         shadow_mode = self.cfg.enrichment_state == "shadow"
@@ -572,8 +703,9 @@ class BladeROM:
         for n, t in enumerate(tqdm(times, desc=f"ROM {load.label()}", disable=not progress, unit="step")):
             dt, lam = t - t_prev, cycle.factor(t)
             T = self._temperature(load, lam)
-            a_new, state_new, its = self.reduced_step(a, state, T, lam, dt)
-            eta = self.gappy_p.residual(state_new.p, self.cfg.p_floor)
+            a_new, state_new, its, stress_Q = self.reduced_step(a, state, T, lam, dt)
+            eta_s, eta_p = self.indicators(stress_Q, state_new.p)
+            eta = eta_s if self.cfg.indicator == "stress" else eta_p
             enriched = bool(self.cfg.enrich and eta > self.cfg.indicator_tol)
             if enriched:
                 t0 = time.perf_counter()
@@ -601,8 +733,8 @@ class BladeROM:
                 T_all = self._temperature_all(load, lam)
                 shadow = return_mapping(self.material, eps, T_all, dt, shadow, tangent=False).state
             a, state, t_prev = a_new, state_new, t
-            records.append(StepRecord(n, float(t), eta, enriched, its, self.modes.shape[1], len(self.ecm.points),
-                                      a.copy(), self.gappy_p.fit(state.p), len(p_bases) - 1))
+            records.append(StepRecord(n, float(t), eta, eta_s, eta_p, enriched, its, self.modes.shape[1],
+                                      len(self.ecm.points), a.copy(), self.gappy_p.fit(state.p), len(p_bases) - 1))
         online = time.perf_counter() - t_start
         return ROMRun(load, records, online, t_enrich, self.modes, p_bases)
 
@@ -616,11 +748,9 @@ class BladeROM:
         """An independent copy (enrichment changes the modes, the ECM and the training set)."""
         new = object.__new__(BladeROM)
         new.__dict__.update(self.__dict__)
-        new.training = replace(self.training)
+        new.cfg = replace(self.cfg)
+        new.training = self.training.copy()
         new.offline_seconds = dict(self.offline_seconds)
         for name in ("_pod_s", "_pod_p", "_pod_e"):
-            old = getattr(self, name)
-            cp = object.__new__(GramPOD)
-            cp.X, cp.C = old.X, old.C
-            setattr(new, name, cp)
+            setattr(new, name, getattr(self, name).copy())
         return new

@@ -2,7 +2,7 @@
 
 The numbers quoted in comments were measured on this machine (2 cores, shared) with the
 default ``BladeROMConfig`` (HF: 5280 dofs, 3732 points, 40 steps; 4 training loads,
-3 unseen loads)."""
+3 unseen loads, stress indicator at 0.07, the enriched ROM kept from one load to the next)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,13 @@ def test_pod_gram_pod_and_gram_schmidt_agree_with_the_svd():
     Phi2, added = gram_schmidt_append(Phi, X[:, 0] + rng.normal(size=300))
     assert added and np.abs(Phi2.T @ Phi2 - np.eye(Phi2.shape[1])).max() < 1e-12
     assert not gram_schmidt_append(Phi2, Phi2 @ rng.normal(size=Phi2.shape[1]))[1]
+    # a rescaled POD from the same Gram matrix is the POD of the rescaled snapshots
+    d = rng.uniform(0.5, 2.0, size=40)
+    Pd, sd = g.modes(1e-4, scale=d)
+    Pr, sr = pod(X * d, 1e-4)
+    assert Pd.shape == Pr.shape
+    np.testing.assert_allclose(sd[:Pr.shape[1]], sr[:Pr.shape[1]], rtol=1e-6)
+    np.testing.assert_allclose(np.abs(Pd.T @ Pr), np.eye(Pr.shape[1]), atol=1e-6)
 
 
 def test_nnomp_integrates_to_the_tolerance_with_positive_weights():
@@ -92,15 +99,15 @@ def test_offline_pod_and_cubature_meet_their_tolerances(study):
     # POD reproduces the training displacements to the tolerance
     assert projection_error(rom.modes, case.training.u.T) <= cfg.pod_tol          # measured 9.2e-5 (tol 1e-4)
     assert 5 <= off["modes"] <= 30                                                # 12
-    # ECM: positive weights, far fewer points than N, the fitted matrix to the tolerance
+    # ECM: positive weights, far fewer points than N
     assert np.all(rom.ecm.weights > 0)
-    assert off["ecm_points"] < 0.05 * rom.N                                       # 89 of 3732
-    assert rom.ecm.residual <= cfg.ecm_tol
-    # on the uncompressed training internal forces (all 160 snapshots, blocks normalised):
-    # the stress compression and the block weighting cost a factor of about 3.5
+    assert off["ecm_points"] < 0.05 * rom.N                                       # 126 of 3732
+    # the cubature integrates the uncompressed training internal forces (all 160 snapshots,
+    # one block G^s / |G^s|_F each) to the tolerance
     err = rom.cubature_error()
-    assert err["stacked"] <= 5 * cfg.ecm_tol, err                                 # 3.5e-3
-    assert err["max_snapshot"] < 0.05, err                                        # 1.4e-2 .. 2.0e-2
+    assert err["stacked"] <= cfg.ecm_tol, err                                     # 7.2e-4 (tol 1e-3)
+    assert abs(err["stacked"] - rom.ecm.training_error) <= 1e-8 * err["stacked"]  # what the fit checked
+    assert err["max_snapshot"] < 0.01, err                                        # 2.9e-3
     # NNOMP on the uncompressed stack meets the tolerance exactly (every 4th snapshot, for time)
     E = (rom.B @ rom.modes).reshape(rom.N, 4, -1)
     G = ecm_matrix(E, case.training.stress[::4], rom.w)
@@ -112,49 +119,71 @@ def test_offline_pod_and_cubature_meet_their_tolerances(study):
 
 @pytest.mark.slow
 def test_rom_with_enrichment_is_accurate_on_unseen_loads(study):
+    """The enriched ROM is one adaptive online phase over the 3 unseen loads, in order."""
     _, summary, _, _ = study
     loads = summary["loads"]
     assert len(loads) >= 3
+    modes = summary["offline"]["modes"]
     for r in loads:
         enr, plain = r["enrichment"], r["no_enrichment"]
-        assert enr["error_u_cycle"] <= 0.01, enr["error_u_cycle"]                 # 0.31 %, 0.31 %, 0.70 %
-        assert plain["error_u_cycle"] > 2 * enr["error_u_cycle"]                   # 2.5 - 3.6 % without
-        assert 1 <= enr["enrichments"] <= 6                                       # 3 each
-        assert enr["modes_end"] == summary["offline"]["modes"] + enr["enrichments"]
+        assert enr["error_u_cycle"] <= 0.01, enr["error_u_cycle"]                 # 0.43 %, 0.67 %, 0.33 %
+        assert plain["error_u_cycle"] > 2 * enr["error_u_cycle"]                   # 2.8 - 4.1 % without
+        assert 1 <= enr["enrichments"] <= 6                                       # 3, 2, 2
+        modes += enr["enrichments"]                                               # enrichments are kept
+        assert enr["modes_end"] == modes
 
 
 @pytest.mark.slow
-def test_online_speedup(study):
-    """The hyper-reduced online phase is >= 10x faster than HF; with enrichment it is not.
+@pytest.mark.xfail(strict=True, reason="with enrichment the online phase is 1.7 - 2.6x faster than HF "
+                   "(overall 2.0x): each enrichment (an HF step and the ECM/Gappy rebuild, ~1 s) costs "
+                   "about 8 HF steps; see test_online_speedup_measured")
+def test_online_speedup_with_enrichment_is_at_least_10(study):
+    _, summary, _, _ = study
+    assert summary["overall"]["speedup_enrichment"] >= 10
+    for r in summary["loads"]:
+        assert r["enrichment"]["speedup"] >= 10
 
-    Measured (HF cycle / ROM online, same load, same run): 26 - 37x without enrichment,
-    2.0 - 3.0x with enrichment (3 enrichments of 40 steps, each an HF step plus a rebuild of
-    the ECM and the Gappy bases, ~0.9 s, about 6 HF steps each). The acceptance criterion
-    of 10x *with enrichment* is not met; see benchmarks/results/blade_rom.json.
+
+@pytest.mark.slow
+def test_online_speedup_measured(study):
+    """Measured (HF cycle / ROM online, same load, same run; shared 2-core machine):
+    without enrichment 24 - 51x; with enrichment 1.9x, 2.6x, 1.7x (loads in order), 2.0x overall.
     """
     _, summary, _, _ = study
     for r in summary["loads"]:
         assert r["hf_dofs"] >= 5000
         assert r["no_enrichment"]["speedup"] >= 10, r["no_enrichment"]["speedup"]
         enr = r["enrichment"]
-        assert enr["speedup"] > 1.2, enr["speedup"]
+        assert enr["speedup"] > 1.0, enr["speedup"]
         # the enrichments are what costs: without them the online time is a small part
         assert enr["online_seconds"] - enr["enrichment_seconds"] < 0.3 * enr["online_seconds"]
+    assert summary["overall"]["speedup_enrichment"] > 1.2, summary["overall"]
 
 
 @pytest.mark.slow
-def test_indicator_tracks_the_plastic_strain_error(study):
-    """Spearman over all steps of the 3 unseen loads, ROM without enrichment, indicator > 0.
+@pytest.mark.xfail(strict=True, reason="the stress indicator ranks the per-step displacement error with "
+                   "Spearman 0.72 (120 steps), below 0.8; see test_indicator_relations")
+def test_indicator_tracks_the_displacement_error(study):
+    _, summary, _, _ = study
+    assert summary["spearman"]["indicator_vs_error_u"] >= 0.8
 
-    Against the Gappy-POD p error it is 0.96 (110 pairs). Against the displacement error it
-    is negative (-0.72): within a cycle the indicator falls as the plastic zone settles
-    while the displacement error grows towards the unloaded end.
+
+@pytest.mark.slow
+def test_indicator_relations(study):
+    """Spearman over all steps of the 3 unseen loads, ROM without enrichment, each step's
+    error against the HF solution of the same step.
+
+    The displacement error is mostly thermo-elastic (2.3 - 3.6 % from the first, elastic step):
+    the stress indicator (which decides enrichment) ranks it with 0.72 over 120 steps; the p
+    indicator cannot (zero before plastic flow; -0.75 over the 110 plastic steps) but ranks the
+    error of p with 0.99.
     """
     _, summary, _, _ = study
     sp = summary["spearman"]
-    assert sp["pairs"] >= 60
-    assert sp["indicator_vs_error_p"] >= 0.8, sp
-    assert sp["indicator_vs_error_u"] < 0.8, sp        # honest: the displacement error is not tracked
+    assert sp["pairs"] >= 100 and sp["pairs_plastic"] >= 60
+    assert 0.6 <= sp["indicator_vs_error_u"] < 0.8, sp
+    assert sp["indicator_p_vs_error_p"] >= 0.8, sp
+    assert sp["indicator_p_vs_error_u"] < 0, sp
 
 
 @pytest.mark.slow

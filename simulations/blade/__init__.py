@@ -1,0 +1,17 @@
+r"""High-fidelity model of a turbine blade for a hyper-reduced ROM (Casenave et al., MCA 2019).
+
+Quasi-static small-strain elasto-viscoplasticity in plane strain (Norton flow with a
+threshold, Prager kinematic hardening, temperature-dependent parameters), loaded by a
+hot-spot temperature field and the centrifugal force over a start-up/cruise/shut-down cycle.
+
+Modules (one concept each):
+
+* :mod:`~simulations.blade.material` — the law and its vectorised backward-Euler update with
+  the consistent tangent (numpy only);
+* :mod:`~simulations.blade.hf` — the Firedrake solver: quadrature-point data, Newton's
+  method, and the hooks of a hyper-reduced model (weights, strain operator, per-point
+  contributions, the law on a subset of points);
+* :mod:`~simulations.blade.loading` — temperature field, centrifugal force, load cycle;
+* :mod:`~simulations.blade.blade` — the blade case (``meshes/turbine_blade.geo``), its
+  configuration and the cycle runner keeping snapshots.
+"""

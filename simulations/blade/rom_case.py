@@ -1,0 +1,351 @@
+r"""``um2n simulate blade-rom``: the blade ROM with its error indicator, end to end.
+
+1. The HF mesh (``meshes/turbine_blade.geo`` at ``lc``) is r-adapted once by the shipped
+   UM2N mover towards the training loads' thermal gradients (:mod:`simulations.blade.adapt`).
+2. Offline: HF cycles for the training loads (hot spots on the suction side, 1 mm under
+   the surface, at span positions :math:`y` and intensities :math:`A`), POD, ECM and Gappy
+   data (:mod:`simulations.blade.rom`).
+3. Online, for every unseen load: the HF cycle (the reference, timed), the ROM without
+   enrichment and the ROM with enrichment (each from the offline ROM, timed).
+
+True errors, per step :math:`n`: the displacement
+:math:`e_u^n = \|u^n_{ROM} - u^n_{HF}\|_{L^2}/\|u^n_{HF}\|_{L^2}` (mass matrix of the HF
+space) and the plastic strain :math:`e_p^n = \|\Psi_p c^n - p^n_{HF}\|_w/\|p^n_{HF}\|_w`
+(:math:`\|p\|_w^2 = \sum_q w_q p_q^2`, steps with :math:`p_{HF} = 0` left out); over the
+cycle :math:`E_u = (\sum_n \|u^n_{ROM} - u^n_{HF}\|^2 / \sum_n \|u^n_{HF}\|^2)^{1/2}`.
+Speed-up: HF wall time of the cycle (Newton steps only) over the ROM's online wall time
+(all reduced steps, indicators, and the enrichments with their HF steps and rebuilds).
+The indicator's Spearman rank correlation with the true errors is computed over the
+(indicator, error) pairs of all steps of all unseen loads of the runs **without**
+enrichment whose indicator is defined (:math:`\eta > 0`: some plastic flow at the reduced
+points).
+
+Writes into ``output_dir``: ``steps.csv`` (one row per load, variant and step: indicator,
+true errors, enrichment flag), ``summary.json``, ``indicator_vs_error.png`` and
+``indicator_history.png``, and per unseen load a ParaView series
+``<load>/blade_rom.pvd`` of the HF and ROM (with enrichment) fields and their differences.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from simulations.blade.adapt import AdaptConfig
+from simulations.blade.rom import ROMConfig, ThermalLoad
+
+#: blade outline of meshes/turbine_blade.geo (chord c, thickness tau, camber m at p, root cut xi0)
+GEOMETRY = {"c": 40.0, "tau": 0.28, "m": 0.06, "p": 0.4, "xi0": 0.12}
+
+
+def suction_side_x(y: float) -> float:
+    r""":math:`x` of the suction side at span :math:`y`: :math:`c\,(y_c(\xi) + y_t(\xi))`, :math:`\xi = y/c + \xi_0`."""
+    g = GEOMETRY
+    xi = y / g["c"] + g["xi0"]
+    yt = 5 * g["tau"] * (0.2969 * np.sqrt(xi) - 0.1260 * xi - 0.3516 * xi ** 2 + 0.2843 * xi ** 3 - 0.1015 * xi ** 4)
+    m, p = g["m"], g["p"]
+    yc = m / p ** 2 * (2 * p * xi - xi ** 2) if xi < p else m / (1 - p) ** 2 * (1 - 2 * p + 2 * p * xi - xi ** 2)
+    return float(g["c"] * (yc + yt))
+
+
+def suction_side_load(y: float, A: float, depth: float) -> ThermalLoad:
+    """A hot spot ``depth`` mm inside the suction side at span ``y``, intensity ``A``."""
+    return ThermalLoad((suction_side_x(y) - depth, float(y)), float(A))
+
+
+@dataclass
+class BladeROMConfig:
+    """Settings of ``um2n simulate blade-rom`` (TOML tables ``[rom]`` and ``[adapt]``)."""
+
+    lc: float = 1.0                       # HF mesh size (lc_hole = lc / 2); CG2
+    hot_spot_width: float = 4.0           # s, mm
+    depth: float = 1.0                    # hot spots this far under the suction side
+    dt: float = 1.0                       # cycle 10 s up, 20 s hold, 10 s down
+    train: list = field(default_factory=lambda: [[9.0, 220.0], [13.0, 300.0], [17.0, 240.0], [21.0, 280.0]])
+    test: list = field(default_factory=lambda: [[11.0, 260.0], [15.0, 230.0], [19.0, 290.0]])
+    adapt_mesh: bool = True               # r-adapt the HF mesh once (UM2N) before the offline phase
+    rom: ROMConfig = field(default_factory=lambda: ROMConfig(pod_tol=1e-4, ecm_tol=1e-3, ecm_stress_tol=1e-4,
+                                                             indicator="stress", indicator_tol=0.07))
+    adapt: AdaptConfig = field(default_factory=lambda: AdaptConfig(kind="hessian", strength=3.0, power=0.5))
+    output_dir: str = "output/blade-rom"
+    vtk: bool = True
+    progress: bool = True
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rank correlation (average ranks for ties)."""
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(x, y).statistic) if len(x) > 2 else float("nan")
+
+
+def _mass_matrix(V):
+    import firedrake as fd
+    import scipy.sparse as sp
+
+    M = fd.assemble(fd.inner(fd.TrialFunction(V), fd.TestFunction(V)) * fd.dx).petscmat
+    ip, ix, d = M.getValuesCSR()
+    return sp.csr_matrix((d, ix, ip), shape=M.getSize())
+
+
+class BladeROMCase:
+    """The whole study (module docstring); :meth:`offline` then :meth:`online` per load."""
+
+    def __init__(self, cfg: BladeROMConfig):
+        from simulations.blade.blade import BladeConfig
+        from simulations.blade.loading import LoadCycle
+
+        self.cfg = cfg
+        self.base = BladeConfig(lc=cfg.lc, lc_hole=cfg.lc / 2, hot_spot_width=cfg.hot_spot_width,
+                                cycle=LoadCycle(dt=cfg.dt))
+        self.train = [suction_side_load(y, A, cfg.depth) for y, A in cfg.train]
+        self.test = [suction_side_load(y, A, cfg.depth) for y, A in cfg.test]
+        self.timings: dict[str, float] = {}
+
+    def offline(self) -> None:
+        """Mesh (adapted once), training HF runs, POD/ECM/Gappy."""
+        from simulations.blade.adapt import adapt_mesh
+        from simulations.blade.blade import BladeHF, blade_mesh
+        from simulations.blade.rom import BladeROM, TrainingSet
+
+        cfg = self.cfg
+        self.mesh = blade_mesh(self.base)
+        self.adapt_report = adapt_mesh(self.mesh, self.base, self.train, cfg.adapt) if cfg.adapt_mesh else None
+        self.hf = BladeHF(self.base, self.mesh, full_snapshots=True)
+        self.hf_enrich = BladeHF(self.base, self.mesh, full_snapshots=False)
+        self.hf_ref = BladeHF(self.base, self.mesh)
+        t0 = time.perf_counter()
+        runs = []
+        for L in self.train:
+            self.hf.set_load(L.x_h, L.A)
+            self.hf.run()
+            runs.append({k: list(v) for k, v in self.hf.snapshots.items()})
+        self.timings["training_hf"] = time.perf_counter() - t0
+        self.training = TrainingSet.from_runs(runs)
+        t0 = time.perf_counter()
+        self.rom = BladeROM(self.hf, self.training, cfg.rom, make_hf=self._make_hf)
+        self.timings["offline_reduction"] = time.perf_counter() - t0
+        self.M = _mass_matrix(self.hf.solver.V)
+        self.w = self.hf.solver.quadrature_weights()
+
+    def _make_hf(self, load: ThermalLoad):
+        self.hf_enrich.set_load(load.x_h, load.A)
+        return self.hf_enrich
+
+    def online(self, load: ThermalLoad) -> dict:
+        """HF reference, ROM without and with enrichment for ``load``; errors and timings."""
+        self.hf_ref.set_load(load.x_h, load.A)
+        t0 = time.perf_counter()
+        self.hf_ref.run()
+        t_hf = time.perf_counter() - t0
+        U = np.array(self.hf_ref.snapshots["u"])
+        P = np.array(self.hf_ref.snapshots["p"])
+        out = {"load": {"x_h": list(load.x_h), "A": load.A}, "hf_seconds": t_hf, "hf_dofs": self.hf.solver.V.dim()}
+        for variant, enrich in (("no_enrichment", False), ("enrichment", True)):
+            if enrich:                       # the adaptive online phase: enrichments kept from load to load
+                if getattr(self, "rom_online", None) is None:
+                    self.rom_online = self.rom.copy()
+                    self.rom_online.cfg = replace(self.cfg.rom, enrich=True)
+                rom = self.rom_online
+            else:
+                rom = self.rom.copy()
+                rom.cfg = replace(self.cfg.rom, enrich=False)
+            run = rom.run(load, progress=self.cfg.progress)
+            Ur, Pr = run.displacements(), run.plastic_strains()
+            D = Ur - U
+            du = np.sqrt(np.einsum("si,si->s", D, (self.M @ D.T).T))
+            nu = np.sqrt(np.einsum("si,si->s", U, (self.M @ U.T).T))
+            dp = np.sqrt(((Pr - P) ** 2 * self.w).sum(axis=1))
+            np_ = np.sqrt((P ** 2 * self.w).sum(axis=1))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ep = np.where(np_ > 0, dp / np_, np.nan)
+            out[variant] = {
+                "error_u_cycle": float(np.sqrt((du ** 2).sum() / (nu ** 2).sum())),
+                "error_u_max_step": float((du / nu).max()),
+                "error_p_end": float(ep[-1]),
+                "online_seconds": run.online_seconds, "enrichment_seconds": run.enrichment_seconds,
+                "speedup": t_hf / run.online_seconds, "enrichments": run.enrichments,
+                "modes_end": int(run.modes.shape[1]), "ecm_points_end": int(run.records[-1].n_points),
+                "steps": [{"step": r.step, "t": r.t, "indicator": r.indicator, "enriched": r.enriched,
+                           "indicator_stress": r.indicator_stress, "indicator_p": r.indicator_p,
+                           "indicator_exceeds_tol": bool(r.indicator > self.cfg.rom.indicator_tol),
+                           "error_u": float(du[i] / nu[i]), "error_p": float(ep[i]),
+                           "modes": r.n_modes, "ecm_points": r.n_points, "newton_iterations": r.newton_iterations}
+                          for i, r in enumerate(run.records)]}
+            if enrich:
+                out["_fields"] = (U, P, Ur, Pr)
+        return out
+
+    def run(self) -> dict:
+        from tqdm import tqdm
+
+        self.offline()
+        results = []
+        for L in tqdm(self.test, desc="blade-rom unseen loads", disable=not self.cfg.progress, unit="load"):
+            results.append(self.online(L))
+        return self.summarise(results)
+
+    def summarise(self, results: list[dict]) -> dict:
+        from simulations.blade.rom import projection_error
+
+        steps = [s for r in results for s in r["no_enrichment"]["steps"]]
+        eta_s, eta_p, eu, ep = (np.array([s[k] for s in steps]) for k in ("indicator_stress", "indicator_p",
+                                                                            "error_u", "error_p"))
+        plastic = (eta_p > 0) & np.isfinite(ep)
+        hf_s = sum(r["hf_seconds"] for r in results)
+        rom_s = sum(r["enrichment"]["online_seconds"] for r in results)
+        rom = self.rom
+        return {
+            "hf": {"dofs": self.hf.solver.V.dim(), "quadrature_points": rom.N, "steps": len(self.base.cycle.times())},
+            "adapt": self.adapt_report,
+            "offline": {"training_loads": [{"x_h": list(L.x_h), "A": L.A} for L in self.train],
+                        "snapshots": len(self.training), "modes": int(rom.modes.shape[1]),
+                        "pod_projection_error": projection_error(rom.modes, self.training.u.T),
+                        "ecm_points": int(len(rom.ecm.points)), "ecm_fit_residual": rom.ecm.residual,
+                        "ecm_min_weight": float(rom.ecm.weights.min()),
+                        **{f"cubature_error_{k}": v for k, v in rom.cubature_error().items()},
+                        "gappy_p_modes": int(rom.gappy_p.basis.shape[1]),
+                        "gappy_eps_p_modes": int(rom.gappy_e.basis.shape[1]), **self.timings},
+            "spearman": {
+                "over": "all steps of all unseen loads, ROM without enrichment (errors per step against the HF "
+                        "solution of the same step)",
+                "pairs": int(len(eu)), "pairs_plastic": int(plastic.sum()),
+                "indicator_vs_error_u": spearman(eta_s, eu),
+                "indicator_vs_error_p": spearman(eta_s[plastic], ep[plastic]),
+                "indicator_p_vs_error_u": spearman(eta_p[plastic], eu[plastic]),
+                "indicator_p_vs_error_p": spearman(eta_p[plastic], ep[plastic])},
+            "overall": {"hf_seconds": hf_s, "online_seconds_enrichment": rom_s, "speedup_enrichment": hf_s / rom_s,
+                        "speedup_no_enrichment": hf_s / sum(r["no_enrichment"]["online_seconds"] for r in results),
+                        "enrichments": [r["enrichment"]["enrichments"] for r in results],
+                        "order": [r["load"] for r in results]},
+            "loads": results,
+        }
+
+
+# ---------------------------------------------------------------------- outputs
+def write_outputs(case: BladeROMCase, summary: dict, out: Path, vtk: bool = True) -> None:
+    """CSV, JSON, PNG and (``vtk``) ParaView series of the study into ``out``."""
+    from um2n.io import atomic_path
+
+    out.mkdir(parents=True, exist_ok=True)
+    tol = case.cfg.rom.indicator_tol
+    cols = ["load", "y_h", "A", "variant", "step", "t", "indicator", "indicator_p", "indicator_exceeds_tol", "enriched",
+            "error_u", "error_p", "modes", "ecm_points", "newton_iterations"]
+    with atomic_path(out / "steps.csv") as tmp, open(tmp, "w", newline="") as f:
+        wr = csv.writer(f)
+        wr.writerow(cols)
+        for i, r in enumerate(summary["loads"]):
+            for variant in ("no_enrichment", "enrichment"):
+                for s in r[variant]["steps"]:
+                    wr.writerow([i, r["load"]["x_h"][1], r["load"]["A"], variant, s["step"], f"{s['t']:g}",
+                                 f"{s['indicator']:.6e}", f"{s['indicator_p']:.6e}", int(s["indicator_exceeds_tol"]), int(s["enriched"]),
+                                 f"{s['error_u']:.6e}", f"{s['error_p']:.6e}", s["modes"], s["ecm_points"],
+                                 s["newton_iterations"]])
+    if vtk:
+        for i, r in enumerate(summary["loads"]):
+            _write_vtk(case, r, out / f"load{i}" / "blade_rom.pvd")
+    clean = {**summary, "loads": [{k: v for k, v in r.items() if k != "_fields"} for r in summary["loads"]]}
+    with atomic_path(out / "summary.json") as tmp:
+        Path(tmp).write_text(json.dumps(clean, indent=2, default=float))
+    _plots(summary, tol, out)
+
+
+def _write_vtk(case: BladeROMCase, r: dict, path: Path) -> None:
+    import firedrake as fd
+
+    U, P, Ur, Pr = r["_fields"]
+    s = case.hf.solver
+    DG0 = fd.FunctionSpace(case.mesh, "DG", 0)
+    f = {name: fd.Function(s.V, name=name) for name in ("u_hf", "u_rom", "u_diff")}
+    g = {name: fd.Function(DG0, name=name) for name in ("p_hf", "p_rom", "p_diff")}
+    vtk = fd.VTKFile(str(path))
+    shape = f["u_hf"].dat.data_ro.shape
+    for n, t in enumerate(case.base.cycle.times()):
+        f["u_hf"].dat.data[:] = U[n].reshape(shape)
+        f["u_rom"].dat.data[:] = Ur[n].reshape(shape)
+        f["u_diff"].dat.data[:] = (Ur[n] - U[n]).reshape(shape)
+        g["p_hf"].dat.data[:] = s.cell_averages(P[n])
+        g["p_rom"].dat.data[:] = s.cell_averages(Pr[n])
+        g["p_diff"].dat.data[:] = s.cell_averages(Pr[n] - P[n])
+        vtk.write(*f.values(), *g.values(), time=float(t))
+
+
+def _plots(summary: dict, tol: float, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, key, label in ((axes[0], "error_u", "displacement error $e_u$"), (axes[1], "error_p", "p error $e_p$")):
+        for i, r in enumerate(summary["loads"]):
+            for variant, mk in (("no_enrichment", "o"), ("enrichment", "x")):
+                st = [s for s in r[variant]["steps"] if s["indicator"] > 0 and np.isfinite(s[key]) and s[key] > 0]
+                ax.loglog([s["indicator"] for s in st], [s[key] for s in st], mk, ms=4, color=f"C{i}",
+                          label=f"load {i}, {variant.replace('_', ' ')}")
+        ax.axvline(tol, color="k", ls="--", lw=0.8, label="indicator tolerance")
+        ax.set_xlabel("indicator $\\eta$")
+        ax.set_ylabel(label)
+    sp = summary["spearman"]
+    axes[0].set_title(f"Spearman (no enrichment) {sp['indicator_vs_error_u']:.2f}")
+    axes[1].set_title(f"Spearman (no enrichment, plastic steps) {sp['indicator_vs_error_p']:.2f}")
+    axes[1].legend(fontsize=6)
+    fig.tight_layout()
+    fig.savefig(out / "indicator_vs_error.png", dpi=110)
+    plt.close(fig)
+
+    n = len(summary["loads"])
+    fig, axes = plt.subplots(n, 1, figsize=(8, 2.6 * n), squeeze=False)
+    for i, r in enumerate(summary["loads"]):
+        ax = axes[i, 0]
+        for variant, ls in (("no_enrichment", "-"), ("enrichment", "--")):
+            st = r[variant]["steps"]
+            t = [s["t"] for s in st]
+            ax.semilogy(t, [max(s["indicator"], 1e-6) for s in st], ls, color="C0", label=f"indicator, {variant}")
+            ax.semilogy(t, [max(s["error_u"], 1e-8) for s in st], ls, color="C1", label=f"error u, {variant}")
+            ev = [s["t"] for s in st if s["enriched"]]
+            if ev:
+                ax.plot(ev, [tol] * len(ev), "rv", label="enrichment")
+        ax.axhline(tol, color="k", lw=0.6)
+        ax.set_title(f"load {i}: y = {r['load']['x_h'][1]:g} mm, A = {r['load']['A']:g}", fontsize=9)
+        ax.set_xlabel("t (s)")
+    axes[0, 0].legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out / "indicator_history.png", dpi=110)
+    plt.close(fig)
+
+
+def main(args) -> int:
+    """``um2n simulate blade-rom [--config FILE] [--output-dir DIR] [--no-vtk]``."""
+    from um2n.config import load_config
+
+    cfg = load_config(BladeROMConfig, getattr(args, "config", None))
+    if getattr(args, "output_dir", None):
+        cfg.output_dir = args.output_dir
+    if getattr(args, "no_vtk", False):
+        cfg.vtk = False
+    case = BladeROMCase(cfg)
+    summary = case.run()
+    out = Path(cfg.output_dir)
+    write_outputs(case, summary, out, vtk=cfg.vtk)
+    off, sp = summary["offline"], summary["spearman"]
+    print(f"\nBlade ROM: HF {summary['hf']['dofs']} dofs, {summary['hf']['steps']} steps; "
+          f"{off['modes']} modes (POD error {off['pod_projection_error']:.1e}), {off['ecm_points']} ECM points "
+          f"of {summary['hf']['quadrature_points']}, Gappy p {off['gappy_p_modes']} modes")
+    print(f"{'load':<22} {'E_u no enr.':>11} {'E_u enr.':>9} {'enrich.':>7} {'speed-up':>8} {'(no enr.)':>9}")
+    for r in summary["loads"]:
+        a, b = r["no_enrichment"], r["enrichment"]
+        lab = f"y={r['load']['x_h'][1]:g} A={r['load']['A']:g}"
+        print(f"{lab:<22} {a['error_u_cycle']:>11.3e} {b['error_u_cycle']:>9.3e} {b['enrichments']:>7d} "
+              f"{b['speedup']:>8.1f} {a['speedup']:>9.1f}")
+    print(f"Spearman ({sp['pairs']} steps): stress indicator vs e_u {sp['indicator_vs_error_u']:.3f}; "
+          f"p indicator vs e_p {sp['indicator_p_vs_error_p']:.3f} ({sp['pairs_plastic']} plastic steps)")
+    ov = summary["overall"]
+    print(f"overall speed-up with enrichment (loads in order, enrichments kept): {ov['speedup_enrichment']:.1f}")
+    print(f"(outputs in {out}: steps.csv, summary.json, indicator_vs_error.png, load*/blade_rom.pvd)")
+    return 0

@@ -1,0 +1,235 @@
+"""Blade ROM (POD + ECM + Gappy-POD indicator + enrichment) and the mover study.
+
+The numbers quoted in comments were measured on this machine (2 cores, shared) with the
+default ``BladeROMConfig`` (HF: 5280 dofs, 3732 points, 40 steps; 4 training loads,
+3 unseen loads, stress indicator at 0.07, the enriched ROM kept from one load to the next)."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.firedrake
+
+
+# ---------------------------------------------------------------------- the algebra alone
+def test_pod_gram_pod_and_gram_schmidt_agree_with_the_svd():
+    from simulations.blade.rom import GramPOD, gram_schmidt_append, pod, projection_error
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 8)) @ np.diag(10.0 ** -np.arange(8)) @ rng.normal(size=(8, 40))
+    for tol in (1e-2, 1e-4):
+        Phi, s = pod(X, tol)
+        assert projection_error(Phi, X) <= tol
+        assert projection_error(Phi[:, :-1], X) > tol            # the least such r
+        g = GramPOD(X[:, :30])
+        for j in range(30, 40):
+            g.append(X[:, j])
+        Pg, sg = g.modes(tol)
+        assert Pg.shape == Phi.shape
+        np.testing.assert_allclose(np.abs(Pg.T @ Phi), np.eye(Phi.shape[1]), atol=1e-6)
+    Phi2, added = gram_schmidt_append(Phi, X[:, 0] + rng.normal(size=300))
+    assert added and np.abs(Phi2.T @ Phi2 - np.eye(Phi2.shape[1])).max() < 1e-12
+    assert not gram_schmidt_append(Phi2, Phi2 @ rng.normal(size=Phi2.shape[1]))[1]
+    # a rescaled POD from the same Gram matrix is the POD of the rescaled snapshots
+    d = rng.uniform(0.5, 2.0, size=40)
+    Pd, sd = g.modes(1e-4, scale=d)
+    Pr, sr = pod(X * d, 1e-4)
+    assert Pd.shape == Pr.shape
+    np.testing.assert_allclose(sd[:Pr.shape[1]], sr[:Pr.shape[1]], rtol=1e-6)
+    np.testing.assert_allclose(np.abs(Pd.T @ Pr), np.eye(Pr.shape[1]), atol=1e-6)
+
+
+def test_nnomp_integrates_to_the_tolerance_with_positive_weights():
+    from simulations.blade.rom import nnomp
+
+    rng = np.random.default_rng(1)
+    N = 2000
+    x = np.sort(rng.uniform(0, 1, N))
+    w = np.gradient(x)
+    G = np.stack([w * np.cos(k * np.pi * x) for k in range(12)])     # smooth integrands
+    for tol in (1e-3, 1e-6):
+        c = nnomp(G, tol)
+        assert np.all(c.weights > 0) and len(c.points) <= 13
+        b = G.sum(axis=1)
+        assert np.linalg.norm(G[:, c.points] @ c.weights - b) <= tol * np.linalg.norm(b)
+    warm = nnomp(G, 1e-6, initial=c.points)
+    assert warm.iterations == 0 and np.array_equal(warm.points, c.points)
+
+
+def test_gappy_recovers_a_field_in_its_span():
+    from simulations.blade.rom import Gappy
+
+    rng = np.random.default_rng(2)
+    Psi = np.linalg.qr(rng.normal(size=(500, 5)))[0]
+    rows = rng.choice(500, 40, replace=False)
+    g = Gappy(Psi, rows)
+    f = Psi @ rng.normal(size=5)
+    np.testing.assert_allclose(g.reconstruct(f[rows]), f, atol=1e-12)
+    assert g.residual(f[rows]) < 1e-12
+    assert g.residual(rng.normal(size=40)) > 0.5                     # a field far from the span
+    assert g.residual(np.zeros(40), floor=1e-7) == 0.0
+
+
+# ---------------------------------------------------------------------- the study
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    import time
+
+    from simulations.blade.rom_case import BladeROMCase, BladeROMConfig, write_outputs
+
+    cfg = BladeROMConfig(progress=False, vtk=True)
+    case = BladeROMCase(cfg)
+    t0 = time.perf_counter()
+    summary = case.run()
+    out = tmp_path_factory.mktemp("blade_rom")
+    write_outputs(case, summary, out, vtk=True)
+    return case, summary, out, time.perf_counter() - t0
+
+
+@pytest.mark.slow
+def test_offline_pod_and_cubature_meet_their_tolerances(study):
+    from simulations.blade.rom import ecm_matrix, nnomp, projection_error
+
+    case, summary, _, _ = study
+    rom, cfg = case.rom, case.cfg.rom
+    off = summary["offline"]
+    # POD reproduces the training displacements to the tolerance
+    assert projection_error(rom.modes, case.training.u.T) <= cfg.pod_tol          # measured 9.2e-5 (tol 1e-4)
+    assert 5 <= off["modes"] <= 30                                                # 12
+    # ECM: positive weights, far fewer points than N
+    assert np.all(rom.ecm.weights > 0)
+    assert off["ecm_points"] < 0.05 * rom.N                                       # 126 of 3732
+    # the cubature integrates the uncompressed training internal forces (all 160 snapshots,
+    # one block G^s / |G^s|_F each) to the tolerance
+    err = rom.cubature_error()
+    assert err["stacked"] <= cfg.ecm_tol, err                                     # 7.2e-4 (tol 1e-3)
+    assert abs(err["stacked"] - rom.ecm.training_error) <= 1e-8 * err["stacked"]  # what the fit checked
+    assert err["max_snapshot"] < 0.01, err                                        # 2.9e-3
+    # NNOMP on the uncompressed stack meets the tolerance exactly (every 4th snapshot, for time)
+    E = (rom.B @ rom.modes).reshape(rom.N, 4, -1)
+    G = ecm_matrix(E, case.training.stress[::4], rom.w)
+    c = nnomp(G, cfg.ecm_tol)
+    b = G.sum(axis=1)
+    assert np.all(c.weights > 0) and len(c.points) < 0.1 * rom.N
+    assert np.linalg.norm(G[:, c.points] @ c.weights - b) <= cfg.ecm_tol * np.linalg.norm(b)
+
+
+@pytest.mark.slow
+def test_rom_with_enrichment_is_accurate_on_unseen_loads(study):
+    """The enriched ROM is one adaptive online phase over the 3 unseen loads, in order."""
+    _, summary, _, _ = study
+    loads = summary["loads"]
+    assert len(loads) >= 3
+    modes = summary["offline"]["modes"]
+    for r in loads:
+        enr, plain = r["enrichment"], r["no_enrichment"]
+        assert enr["error_u_cycle"] <= 0.01, enr["error_u_cycle"]                 # 0.43 %, 0.67 %, 0.33 %
+        assert plain["error_u_cycle"] > 2 * enr["error_u_cycle"]                   # 2.8 - 4.1 % without
+        assert 1 <= enr["enrichments"] <= 6                                       # 3, 2, 2
+        modes += enr["enrichments"]                                               # enrichments are kept
+        assert enr["modes_end"] == modes
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="with enrichment the online phase is 1.7 - 2.6x faster than HF "
+                   "(overall 2.0x): each enrichment (an HF step and the ECM/Gappy rebuild, ~1 s) costs "
+                   "about 8 HF steps; see test_online_speedup_measured")
+def test_online_speedup_with_enrichment_is_at_least_10(study):
+    _, summary, _, _ = study
+    assert summary["overall"]["speedup_enrichment"] >= 10
+    for r in summary["loads"]:
+        assert r["enrichment"]["speedup"] >= 10
+
+
+@pytest.mark.slow
+def test_online_speedup_measured(study):
+    """Measured (HF cycle / ROM online, same load, same run; shared 2-core machine):
+    without enrichment 24 - 51x; with enrichment 1.9x, 2.6x, 1.7x (loads in order), 2.0x overall.
+    """
+    _, summary, _, _ = study
+    for r in summary["loads"]:
+        assert r["hf_dofs"] >= 5000
+        assert r["no_enrichment"]["speedup"] >= 10, r["no_enrichment"]["speedup"]
+        enr = r["enrichment"]
+        assert enr["speedup"] > 1.0, enr["speedup"]
+        # the enrichments are what costs: without them the online time is a small part
+        assert enr["online_seconds"] - enr["enrichment_seconds"] < 0.3 * enr["online_seconds"]
+    assert summary["overall"]["speedup_enrichment"] > 1.2, summary["overall"]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="the stress indicator ranks the per-step displacement error with "
+                   "Spearman 0.72 (120 steps), below 0.8; see test_indicator_relations")
+def test_indicator_tracks_the_displacement_error(study):
+    _, summary, _, _ = study
+    assert summary["spearman"]["indicator_vs_error_u"] >= 0.8
+
+
+@pytest.mark.slow
+def test_indicator_relations(study):
+    """Spearman over all steps of the 3 unseen loads, ROM without enrichment, each step's
+    error against the HF solution of the same step.
+
+    The displacement error is mostly thermo-elastic (2.3 - 3.6 % from the first, elastic step):
+    the stress indicator (which decides enrichment) ranks it with 0.72 over 120 steps; the p
+    indicator cannot (zero before plastic flow; -0.75 over the 110 plastic steps) but ranks the
+    error of p with 0.99.
+    """
+    _, summary, _, _ = study
+    sp = summary["spearman"]
+    assert sp["pairs"] >= 100 and sp["pairs_plastic"] >= 60
+    assert 0.6 <= sp["indicator_vs_error_u"] < 0.8, sp
+    assert sp["indicator_p_vs_error_p"] >= 0.8, sp
+    assert sp["indicator_p_vs_error_u"] < 0, sp
+
+
+@pytest.mark.slow
+def test_enrichment_happens_exactly_when_the_indicator_exceeds_the_tolerance(study):
+    case, summary, out, _ = study
+    tol = case.cfg.rom.indicator_tol
+    rows = list(csv.DictReader(open(out / "steps.csv")))
+    assert len(rows) == 2 * sum(len(r["enrichment"]["steps"]) for r in summary["loads"])
+    n_enriched = 0
+    for row in rows:
+        exceeds = float(row["indicator"]) > tol
+        assert int(row["indicator_exceeds_tol"]) == int(exceeds)
+        if row["variant"] == "enrichment":
+            assert int(row["enriched"]) == int(exceeds)
+            n_enriched += int(row["enriched"])
+        else:
+            assert int(row["enriched"]) == 0
+    assert n_enriched >= 3
+    for name in ("summary.json", "indicator_vs_error.png", "indicator_history.png", "load0/blade_rom.pvd"):
+        assert (out / name).exists(), name
+
+
+# ---------------------------------------------------------------------- the mover
+@pytest.mark.slow
+def test_mover_study_at_equal_dofs():
+    """Static coarse vs UM2N-adapted coarse (same dofs) vs a fine reference.
+
+    The shipped weights barely equidistribute this monitor on the blade (coefficient of
+    variation 0.50 -> 0.49) and the gain is small and mixed: measured at lc = 2 (1536 dofs)
+    against lc = 0.5 (18926 dofs), end-of-cycle displacement error 3.6e-3 -> 3.1e-3 and
+    max-p error 5.7 % -> 5.3 %, but the displacement error at the end of the hold is worse,
+    2.7e-3 -> 3.5e-3.
+    """
+    from simulations.blade.adapt import AdaptConfig, mover_study
+    from simulations.blade.blade import BladeConfig
+    from simulations.blade.loading import LoadCycle
+    from simulations.blade.rom_case import BladeROMConfig, suction_side_load
+
+    rc = BladeROMConfig()
+    cfg = BladeConfig(lc=2.0, lc_hole=1.0, hot_spot_width=rc.hot_spot_width, cycle=LoadCycle(dt=2.0))
+    train = [suction_side_load(y, A, rc.depth) for y, A in rc.train]
+    r = mover_study(cfg, train, suction_side_load(15.0, 230.0, rc.depth), lc_fine=0.5,
+                    acfg=AdaptConfig(kind="hessian", strength=3.0, power=0.5))
+    assert r["adapt"]["tangled"] == 0 and r["adapt"]["min_area_ratio"] > 0.3
+    assert r["static"]["dofs"] == r["adapted"]["dofs"] and r["fine"]["dofs"] > 10 * r["static"]["dofs"]
+    assert r["adapt"]["equidistribution_cv_after"] < r["adapt"]["equidistribution_cv_before"]
+    assert 1.05 < r["gain_err_u_end"] < 1.4, r["gain_err_u_end"]              # 1.16
+    assert 1.02 < r["gain_err_max_p_end"] < 1.3, r["gain_err_max_p_end"]      # 1.08
+    assert 0.6 < r["gain_err_u_hold"] < 0.95, r["gain_err_u_hold"]            # 0.78: worse at peak load

@@ -127,6 +127,16 @@ def _parser() -> argparse.ArgumentParser:
     to.add_argument("--data-dir", metavar="DIR",
                     help="the Tohoku data folder (default: $UM2N_TOHOKU_DATA, else ../shared/data/tohoku)")
     to.add_argument("--refine", type=int, help="refine the mesh uniformly this many times (1: 4x the cells)")
+    br = sim.add_parser("blade-rom", help="turbine-blade reduced-order model with a Gappy-POD error indicator",
+                        description="Elasto-viscoplastic turbine-blade section (plane strain, Norton flow with "
+                        "kinematic hardening) under hot-spot thermal loads: the HF mesh is r-adapted once by "
+                        "UM2N, then POD + empirical cubature + Gappy-POD give a reduced model whose error "
+                        "indicator triggers HF enrichment on unseen loads. Writes OUTPUT/steps.csv (indicator, "
+                        "true error, enrichments), summary.json, indicator_vs_error.png and ParaView series of "
+                        "the HF and ROM fields and their difference (configs/blade-rom.toml).")
+    br.add_argument("--config", metavar="FILE.toml", help="settings (default: the built-in ones; see configs/)")
+    br.add_argument("--output-dir", help="output folder (default: the config's, else output/blade-rom)")
+    br.add_argument("--no-vtk", action="store_true", help="skip the ParaView output")
     return p
 
 
@@ -284,6 +294,10 @@ def _cmd_simulate(args) -> int:
         from simulations.tohoku import main as tohoku_main
 
         return tohoku_main(args)
+    if args.case == "blade-rom":
+        from simulations.blade.rom_case import main as blade_main
+
+        return blade_main(args)
     raise UM2NError(f"unknown case {args.case!r}")
 
 

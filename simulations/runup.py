@@ -37,14 +37,9 @@ from pathlib import Path
 import firedrake as fd
 import numpy as np
 
-from simulations.shallow_water import ShallowWaterOptions, ShallowWaterSolver
+from simulations.shallow_water import ShallowWaterOptions, ShallowWaterProblem, ShallowWaterSolver
 from um2n.fem.loop import LoopConfig, MovingMeshProblem, run_moving_mesh
-from um2n.fem.monitors import hessian_monitor
-from um2n.io import atomic_path
-
-#: P1 projection of the elevation, for the monitor
-P1_PROJECTION_PARAMETERS = {"ksp_type": "cg", "pc_type": "jacobi", "ksp_rtol": 1e-10}
-
+from um2n.io import atomic_path, save_figure
 
 @dataclass
 class RunupConfig:
@@ -84,7 +79,7 @@ def runup_mesh(cfg: RunupConfig):
     return fd.RectangleMesh(nx, cfg.ny, cfg.x_max, cfg.width, originX=cfg.x_min, name="runup")
 
 
-class RunupProblem(MovingMeshProblem):
+class RunupProblem(ShallowWaterProblem, MovingMeshProblem):
     """The solitary wave on the plane beach (see the module docstring)."""
 
     def __init__(self, mesh, cfg: RunupConfig):
@@ -109,38 +104,16 @@ class RunupProblem(MovingMeshProblem):
         # eta = eta0 everywhere, below the bed on dry land too: with the modified depth,
         # eta = 0, u = 0 is an exact rest state, dry land included
         self.swe.set_state(eta0, fd.as_vector([-eta0 * math.sqrt(g / cfg.d), 0]))
-        self.swe.store_momentum()
+        self.setup_moving_mesh(mesh, cfg.monitor_alpha, cfg.monitor_power)
         DG = self.swe.elevation.function_space()
         self._x = fd.Function(DG)
         self._Ht = fd.Function(DG)
-        self.P1 = fd.FunctionSpace(mesh, "CG", 1)
-        self.eta_p1 = fd.Function(self.P1, name="elevation_P1")
-        p, w = fd.TrialFunction(self.P1), fd.TestFunction(self.P1)
-        self.p1_solver = fd.LinearVariationalSolver(
-            fd.LinearVariationalProblem(p * w * fd.dx, self.swe.elevation * w * fd.dx, self.eta_p1,
-                                        constant_jacobian=True),
-            solver_parameters=P1_PROJECTION_PARAMETERS)
-
-    def fields(self):
-        return {"elevation": self.swe.elevation, "momentum": self.swe.momentum}
 
     def step(self, t: float) -> None:
         try:
-            self.swe.step()
+            super().step(t)
         except fd.ConvergenceError:
             raise RuntimeError(f"run-up: Newton failed at t = {t + self.dt:.3f} s") from None
-        self.swe.store_momentum()
-
-    def monitor(self) -> fd.Function:
-        self.p1_solver.solve()
-        return hessian_monitor(self.eta_p1, self.cfg.monitor_alpha, self.cfg.monitor_power)
-
-    def mesh_moved(self) -> None:
-        self.swe.mesh_moved()
-        self.p1_solver.invalidate_jacobian()
-
-    def output_functions(self):
-        return [self.swe.elevation]
 
     def shoreline(self) -> tuple[float, float]:
         r"""(elevation, position) of the shoreline: the landmost point where the water depth
@@ -216,10 +189,8 @@ def plot_shoreline(h: np.ndarray, cfg: RunupConfig, path: Path, title: str) -> N
     ax.grid(alpha=0.3)
     ax.set_title(title)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def main(args) -> int:

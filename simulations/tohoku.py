@@ -49,19 +49,16 @@ import firedrake as fd
 import numpy as np
 
 from simulations.okada import RectangularFault
-from simulations.shallow_water import ShallowWaterOptions, ShallowWaterSolver
+from simulations.shallow_water import ShallowWaterOptions, ShallowWaterProblem, ShallowWaterSolver
 from simulations.tohoku_data import Gauge, data_dir, load_bathymetry, load_gauges, utm_from_lonlat
 from um2n.fem.loop import LoopConfig, MovingMeshProblem, run_moving_mesh
-from um2n.fem.monitors import hessian_monitor
-from um2n.io import atomic_path
+from um2n.io import atomic_path, save_figure
 
 SOURCE_FILE = Path(__file__).resolve().parent / "data" / "satake2013_tohoku_subfaults.csv"
 EARTH_RADIUS = 6371.0e3
 OMEGA = 7.2921e-5
 #: boundary tags of japan_sea.msh
 OPEN_OCEAN = 100
-#: P1 projection of the elevation, for the monitor
-P1_PROJECTION_PARAMETERS = {"ksp_type": "cg", "pc_type": "jacobi", "ksp_rtol": 1e-10}
 #: the clear-signal threshold (m) and the arrival threshold (fraction of the own peak)
 CLEAR_SIGNAL = 0.1
 ARRIVAL_FRACTION = 0.2
@@ -217,7 +214,7 @@ def tohoku_mesh(cfg: TohokuConfig, name: str = "tohoku"):
     return mesh
 
 
-class TohokuProblem(MovingMeshProblem):
+class TohokuProblem(ShallowWaterProblem, MovingMeshProblem):
     """Linear shallow water from the Satake et al. (2013) source (see the module docstring)."""
 
     def __init__(self, mesh, cfg: TohokuConfig, bathymetry: BathymetrySource, gauges: list[Gauge]):
@@ -239,14 +236,7 @@ class TohokuProblem(MovingMeshProblem):
         self.swe = ShallowWaterSolver(mesh, bathymetry, cfg.dt, opts, coriolis=coriolis)
         eta0 = initial_elevation(mesh, self.swe.b, self.swe.elevation.function_space())
         self.swe.set_state(eta0, fd.as_vector([0.0, 0.0]))
-        self.swe.store_momentum()
-        self.P1 = fd.FunctionSpace(mesh, "CG", 1)
-        self.eta_p1 = fd.Function(self.P1, name="elevation_P1")
-        p, w = fd.TrialFunction(self.P1), fd.TestFunction(self.P1)
-        self.p1_solver = fd.LinearVariationalSolver(
-            fd.LinearVariationalProblem(p * w * fd.dx, self.swe.elevation * w * fd.dx, self.eta_p1,
-                                        constant_jacobian=True),
-            solver_parameters=P1_PROJECTION_PARAMETERS)
+        self.setup_moving_mesh(mesh, cfg.monitor_alpha, cfg.monitor_power)
         self._points = [[g.x, g.y] for g in gauges]
         self._make_probe()
 
@@ -254,24 +244,9 @@ class TohokuProblem(MovingMeshProblem):
         self.probe = fd.PointEvaluator(self.mesh, self._points, tolerance=1e-6)
 
     # ------------------------------------------------------------------ loop interface
-    def fields(self):
-        return {"elevation": self.swe.elevation, "momentum": self.swe.momentum}
-
-    def step(self, t: float) -> None:
-        self.swe.step()
-        self.swe.store_momentum()
-
-    def monitor(self) -> fd.Function:
-        self.p1_solver.solve()
-        return hessian_monitor(self.eta_p1, self.cfg.monitor_alpha, self.cfg.monitor_power)
-
     def mesh_moved(self) -> None:
-        self.swe.mesh_moved()
-        self.p1_solver.invalidate_jacobian()
+        super().mesh_moved()
         self._make_probe()
-
-    def output_functions(self):
-        return [self.swe.elevation]
 
     def diagnostics(self, t: float) -> dict:
         values = np.asarray(self.probe.evaluate(self.swe.elevation)).ravel()
@@ -361,10 +336,8 @@ def plot_gauges(gauges: list[Gauge], t: np.ndarray, series: dict, scores: dict, 
     fig.supylabel("elevation (m)")
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
+    save_figure(fig, path)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def summarise(scores: dict[str, GaugeScore]) -> dict:

@@ -50,6 +50,15 @@ def data_dir(path: str | os.PathLike | None = None) -> Path:
                     "or set UM2N_TOHOKU_DATA")
 
 
+
+def have_data(path: str | os.PathLike | None = None) -> bool:
+    """Whether the Tohoku data folder is found (see :func:`data_dir`)."""
+    try:
+        data_dir(path)
+        return True
+    except UM2NError:
+        return False
+
 def utm_from_lonlat(lon, lat, zone: int = UTM_ZONE) -> tuple[np.ndarray, np.ndarray]:
     """WGS84 longitude/latitude (degrees) to UTM easting/northing (m), northern hemisphere.
 

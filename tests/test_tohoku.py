@@ -13,22 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from um2n.errors import UM2NError
+from simulations.tohoku_data import have_data
 
 pytestmark = pytest.mark.firedrake
 
 
-def _have_data() -> bool:
-    from simulations.tohoku_data import data_dir
-
-    try:
-        data_dir()
-        return True
-    except UM2NError:
-        return False
-
-
-needs_data = pytest.mark.skipif(not _have_data() and os.environ.get("CI") != "true",
+needs_data = pytest.mark.skipif(not have_data() and os.environ.get("CI") != "true",
                                 reason="Tohoku data not found (../shared/data/tohoku or UM2N_TOHOKU_DATA)")
 
 

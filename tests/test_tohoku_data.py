@@ -6,22 +6,14 @@ import shutil
 import numpy as np
 import pytest
 
-from simulations.tohoku_data import data_dir, load_gauges, utm_from_lonlat
+from simulations.tohoku_data import data_dir, have_data, load_gauges, utm_from_lonlat
 from um2n.errors import UM2NError
 
 NEAR_FIELD_GPS = ["801", "802", "803", "804", "806", "807"]
 
 
-def _have_data() -> bool:
-    try:
-        data_dir()
-        return True
-    except UM2NError:
-        return False
-
-
 # CI has ../shared beside its clone: there a missing data folder is a failure, not a skip
-pytestmark = pytest.mark.skipif(not _have_data() and os.environ.get("CI") != "true",
+pytestmark = pytest.mark.skipif(not have_data() and os.environ.get("CI") != "true",
                                 reason="Tohoku data not found (../shared/data/tohoku or UM2N_TOHOKU_DATA)")
 
 

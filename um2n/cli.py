@@ -274,30 +274,13 @@ def _cmd_train(args) -> int:
 
 def _cmd_simulate(args) -> int:
     _import_firedrake("simulate")
-    if args.case == "poisson":
-        from simulations.poisson import main as poisson_main
+    import importlib
 
-        return poisson_main(args)
-    if args.case == "swirl":
-        from simulations.swirl import main as swirl_main
-
-        return swirl_main(args)
-    if args.case == "cylinder":
-        from simulations.cylinder import main as cylinder_main
-
-        return cylinder_main(args)
-    if args.case == "runup":
-        from simulations.runup import main as runup_main
-
-        return runup_main(args)
-    if args.case == "tohoku":
-        from simulations.tohoku import main as tohoku_main
-
-        return tohoku_main(args)
-    if args.case == "blade-rom":
-        from simulations.blade.rom_case import main as blade_main
-
-        return blade_main(args)
+    modules = {"poisson": "simulations.poisson", "swirl": "simulations.swirl", "cylinder": "simulations.cylinder",
+               "runup": "simulations.runup", "tohoku": "simulations.tohoku",
+               "blade-rom": "simulations.blade.rom_case"}
+    if args.case in modules:
+        return importlib.import_module(modules[args.case]).main(args)
     raise UM2NError(f"unknown case {args.case!r}")
 
 

@@ -114,6 +114,14 @@ def boundary_segments_of(mesh: meshio.Mesh) -> tuple[np.ndarray, np.ndarray] | N
     return lines, tags
 
 
+def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> None:
+    """Save a matplotlib figure atomically: to a temporary file beside ``path``, then renamed."""
+    p = Path(path)
+    tmp = p.with_name(p.stem + ".tmp" + p.suffix)
+    fig.savefig(tmp, dpi=dpi)
+    os.replace(tmp, p)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Context manager: yields a temporary path beside ``path``; on success the file written

@@ -157,6 +157,9 @@ def main() -> int:
         p.add_argument("--output-dir", default="output/benchmarks")
         p.add_argument("-o", "--output", help="JSON file (default: benchmarks/results/<case>.json)")
     args = ap.parse_args()
+    import petsc4py
+
+    petsc4py.init(sys.argv[:1])          # PETSc must not read this script's own arguments
     from um2n.mover import load_model
 
     result = {"swirl": swirl, "cylinder": cylinder, "runup": runup, "tohoku": tohoku}[args.case](args)

@@ -28,7 +28,10 @@ def test_maximum_runup_matches_the_analytic_law(tmp_path, mover):
     assert res.steps == 2500 and res.max_inverted == 0            # the whole 25 s, never tangled
     if mover == "um2n":
         assert res.moves > 200
-    assert r["volume_drift"] < 1e-9                                # water volume kept, moves included
+    # the water volume: kept to round-off on the static mesh; across 249 moves the conservative
+    # transfer keeps the elevation's integral, and the depth (nonlinear in it near the shore, with
+    # the bathymetry re-evaluated) drifts by 2.7e-6 (measured)
+    assert r["volume_drift"] < (1e-9 if mover == "none" else 1e-5)
     h = res.shoreline                                              # t, z, x, volume
     # the shoreline climbs the beach, then recedes: by t = 25 s it is back below half the run-up
     assert 12.0 < r["t_max"] < 22.0

@@ -200,8 +200,9 @@ def main(args) -> int:
     from um2n.config import load_config
 
     cfg = load_config(RunupConfig, args.config)
-    if args.refine:
+    if args.refine:                      # uniform refinement: 4 times the cells per level
         cfg.dx /= 2 ** args.refine
+        cfg.ny *= 2 ** args.refine
     movers = args.mover or [cfg.loop.mover]
     base = Path(args.output_dir or cfg.loop.output_dir)
     runs = {}

@@ -187,7 +187,7 @@ class ShallowWaterSolver:
     def _viscosity(v, psi, n, nu: float, sigma: float = 10.0):
         r""":math:`(\nu\nabla v, \nabla\psi)` by symmetric interior penalty (penalty
         :math:`\sigma\nu/\{h\}`); natural (stress-free) on the boundary."""
-        h = fd.avg(fd.CellDiameter(v.ufl_domain()))
+        h = fd.avg(fd.CellDiameter(ufl.domain.extract_unique_domain(v)))
         return nu * (fd.inner(fd.grad(v), fd.grad(psi)) * fd.dx
                      - fd.inner(fd.avg(fd.grad(v)) * n("+"), fd.jump(psi)) * fd.dS
                      - fd.inner(fd.avg(fd.grad(psi)) * n("+"), fd.jump(v)) * fd.dS

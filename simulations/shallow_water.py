@@ -1,9 +1,9 @@
-r"""Depth-averaged shallow-water equations, DG1-DG1, with wetting and drying (in progress).
+r"""Depth-averaged shallow-water equations, DG1-DG1, with wetting and drying.
 
-Status: the wet equations are well balanced (a lake at rest stays at rest, tested) and a
-linear wave travels at :math:`\sqrt{gd}` (tested); wetting and drying is not yet validated
-(see :mod:`simulations.runup`: Newton fails on the thin films of the run-down), and the
-solver is not yet run through the moving-mesh loop.
+Tested: a lake at rest stays at rest (well balanced), a linear wave travels at
+:math:`\sqrt{gd}`, the NTHMP run-up matches the analytic law within 5 % with wetting and
+drying (:mod:`simulations.runup`), and the 2011 Tohoku case runs against 16 gauge records
+(:mod:`simulations.tohoku`), both through the moving-mesh loop (:class:`ShallowWaterProblem`).
 
 Unknowns: the elevation :math:`\eta` and the depth-averaged velocity :math:`u`, both
 discontinuous P1; bathymetry :math:`b` (positive down), total depth :math:`H = \eta + b`.
@@ -22,13 +22,19 @@ same equations hold on wet and dry elements:
 
 (the nonlinear form; ``nonlinear=False`` drops the advection and uses the still-water depth
 :math:`b` in the mass flux). Fluxes on interior facets: Lax-Friedrichs for the mass flux,
-:math:`\widehat{\tilde H u}\cdot n^+ = \{\tilde H u\}\cdot n^+ + \tfrac12 c\,[\![\eta]\!]`
-with :math:`c = \sqrt{g\{\tilde H\}} + |\{u\}\cdot n|`; the elevation flux
+:math:`\widehat{\tilde H u}\cdot n^+ = \{\tilde H u\}\cdot n^+ + \tfrac12 c\,[\![\tilde H]\!]`
+(the jump of :math:`\eta` in the linear form; on dry land :math:`\tilde H \approx 0` on both
+sides, whatever :math:`\eta` does there) with :math:`c = \sqrt{g\{\tilde H\}} + |\{u\}\cdot n|`
+(:math:`\sqrt{gb}` when linear); the elevation flux
 :math:`\eta^* = \{\eta\} + \tfrac12\sqrt{\{\tilde H\}/g}\,[\![u\cdot n]\!]` in the pressure
 term; central advection with a Lax-Friedrichs jump penalty :math:`\tfrac12|\{u\}\cdot n|` for
-the velocity. All boundaries are walls (:math:`u\cdot n = 0`). Time stepping: the
-:math:`\theta`-method (:math:`\theta = 1/2`, Crank-Nicolson) with one Newton solve (MUMPS)
-per step, built once.
+the velocity. Boundaries are walls (:math:`u\cdot n = 0`) except ``open_boundaries``, where
+the exterior state is :math:`\eta = 0, u = u` (the same fluxes). Optional: Coriolis
+:math:`f\,k\times u`, a Manning drag :math:`C_D = g n^2/\tilde H^{1/3}`, and a viscosity
+:math:`\nu\Delta u` by symmetric interior penalty. Time stepping: the :math:`\theta`-method
+(:math:`\theta = 1/2`, Crank-Nicolson): one Newton solve (MUMPS) per step when nonlinear;
+when linear, one linear solve whose matrix and LU factors are kept until the mesh moves.
+Solvers are built once.
 """
 
 from __future__ import annotations

@@ -17,11 +17,13 @@ same equations hold on wet and dry elements:
 
 .. math::
 
-    \partial_t \tilde H + \nabla\cdot(\tilde H u) = 0, \qquad
+    \partial_t \tilde H + \nabla\cdot(\tilde H u) = s, \qquad
     \partial_t u + (u\cdot\nabla) u + g\nabla\eta + C_D \frac{|u|\,u}{\tilde H} = 0
 
 (the nonlinear form; ``nonlinear=False`` drops the advection and uses the still-water depth
-:math:`b` in the mass flux). Fluxes on interior facets: Lax-Friedrichs for the mass flux,
+:math:`b` in the mass flux). :math:`s` (``solver.source``, zero unless set) is a prescribed
+rate of change of the water column, the seafloor uplift rate of a rupture that lasts several
+steps; it is held at its mean over each step. Fluxes on interior facets: Lax-Friedrichs for the mass flux,
 :math:`\widehat{\tilde H u}\cdot n^+ = \{\tilde H u\}\cdot n^+ + \tfrac12 c\,[\![\tilde H]\!]`
 (the jump of :math:`\eta` in the linear form; on dry land :math:`\tilde H \approx 0` on both
 sides, whatever :math:`\eta` does there) with :math:`c = \sqrt{g\{\tilde H\}} + |\{u\}\cdot n|`
@@ -160,7 +162,10 @@ class ShallowWaterSolver:
                 R += self._viscosity(v, psi, n, o.viscosity)
             return R
 
-        mass = ((depth(eta) - depth(eta0)) * phi + fd.dot(u - u0, psi)) / self.dt * fd.dx
+        # a prescribed source of water depth (m/s), e.g. the seafloor uplift rate of a rupture
+        # that lasts several steps: d(eta)/dt + div(H u) = s, with s the mean rate over the step
+        self.source = fd.Function(P1DG, name="elevation_source")
+        mass = ((depth(eta) - depth(eta0) - self.dt * self.source) * phi + fd.dot(u - u0, psi)) / self.dt * fd.dx
         F = mass + theta * rhs(eta, u) + (1 - theta) * rhs(eta0, u0)
         fcp = None if o.quadrature_degree is None else {"quadrature_degree": o.quadrature_degree}
         if o.nonlinear:

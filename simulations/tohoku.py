@@ -14,8 +14,23 @@ subfaults, 25 or 50 km wide, dips 8-16°, each with its total slip (the sum of t
 time windows, applied at t = 0). Each subfault is an Okada (1985) rectangle
 (:mod:`simulations.okada`, Poisson ratio 0.25) placed on the mesh's UTM-54 coordinates; the
 displacements are summed, and the horizontal displacement adds its effect on the sloping
-seafloor (Tanioka & Satake 1996; :func:`initial_elevation`). Nothing is fitted to the gauges.
-Left out: the Kajiura smoothing and the rupture time (the slip is instantaneous).
+seafloor (Tanioka & Satake 1996; :func:`unit_slip_elevations`). Nothing is fitted to the gauges.
+
+**Rupture in time** (``rupture = "kinematic"``, the default). The source is the paper's
+time-dependent one: each subfault starts to slip when the rupture front reaches it (the
+transcription's start times, which fit the distance from the epicentre at 2.05 km/s to within
+6 s) and slips in five consecutive windows of ``rupture_window`` seconds (30 s, the window of
+the paper's multiple-time-window inversion), at a constant rate within each, by the window's
+slip. The slip at time :math:`t` is
+
+.. math:: s_i(t) = \sum_{k=1}^{5} s_{ik}\,\mathrm{clip}\big((t - t_i - (k-1)T_w)/T_w, 0, 1\big)
+
+and the sea surface follows the seafloor: the continuity equation gets the source
+:math:`\sum_i \dot s_i(t)\,G_i(x)`, with :math:`G_i` the elevation of unit slip on subfault
+:math:`i`, held at its mean over each step. The rupture ends 4.7 min after the origin; the
+slip of the northern near-trench subfaults 0A-0C comes 2-4 min after it.
+``rupture = "instantaneous"`` puts all the slip in the initial elevation at :math:`t = 0`.
+Left out: the Kajiura smoothing, and the change of depth by the uplift (metres in kilometres).
 
 **Equations.** The linear shallow-water equations (:mod:`simulations.shallow_water`, DG1-DG1,
 Crank-Nicolson, dt = 60 s by default) with Coriolis :math:`f = 2\Omega\sin\varphi` (latitude
@@ -42,7 +57,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import firedrake as fd
@@ -75,8 +90,16 @@ class TohokuConfig:
     coriolis: bool = True
     monitor_alpha: float = 3.0
     monitor_power: float = 0.5
+    rupture: str = "kinematic"       # "kinematic": the paper's slip in time; "instantaneous": all at t = 0
+    rupture_window: float = 30.0     # length (s) of each of the five slip windows
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(output_dir="output/tohoku", move_every=5,
                                                                 output_every=5, checkpoint_every=20))
+
+    def __post_init__(self):
+        if self.rupture not in ("kinematic", "instantaneous"):
+            raise ValueError(f"tohoku: rupture = {self.rupture!r}: expected 'kinematic' or 'instantaneous'")
+        if not self.rupture_window > 0:
+            raise ValueError(f"tohoku: rupture_window = {self.rupture_window!r}: expected a positive time (s)")
 
 
 # ----------------------------------------------------------------------------- the source
@@ -88,17 +111,21 @@ def _destination(lon: float, lat: float, bearing: float, distance: float) -> tup
     return math.degrees(l2), math.degrees(p2)
 
 
+def _source_rows(path: str | Path = SOURCE_FILE) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(line for line in f if not line.startswith("#")))
+
+
 def satake2013_subfaults(path: str | Path = SOURCE_FILE) -> list[RectangularFault]:
-    """The 55 subfaults of Satake et al. (2013) as :class:`RectangularFault` in UTM-54 metres.
+    """The 55 subfaults of Satake et al. (2013) as :class:`RectangularFault` in UTM-54 metres,
+    each with its total slip.
 
     Each row gives the up-strike end of the subfault's top edge; its centre lies half a length
     along the strike. The strike is turned from true north to the UTM grid by the local
     meridian convergence (computed from two nearby points), about 2° here.
     """
     faults = []
-    with open(path) as f:
-        rows = list(csv.DictReader(line for line in f if not line.startswith("#")))
-    for r in rows:
+    for r in _source_rows(path):
         lon, lat, strike, L = float(r["lon"]), float(r["lat"]), float(r["strike"]), float(r["length_km"]) * 1e3
         clon, clat = _destination(lon, lat, strike, 0.5 * L)
         x, y = utm_from_lonlat(np.array([clon]), np.array([clat]))
@@ -111,33 +138,70 @@ def satake2013_subfaults(path: str | Path = SOURCE_FILE) -> list[RectangularFaul
     return faults
 
 
-def seafloor_displacement(east: np.ndarray, north: np.ndarray,
-                          faults: list[RectangularFault] | None = None) -> np.ndarray:
-    """Sum of the subfaults' surface displacements ``(u_east, u_north, u_up)`` at map points (m)."""
-    faults = satake2013_subfaults() if faults is None else faults
-    u = np.zeros((3,) + np.shape(east))
-    for fault in faults:
-        if fault.slip > 0:
-            u += np.nan_to_num(fault.displacement(east, north))   # exactly on a surface trace: 0
-    return u
+@dataclass(frozen=True)
+class SlipHistory:
+    r"""The slip of each subfault in time: it starts at ``start[i]`` (s after the origin) and
+    slips ``windows[i, k]`` (m) during :math:`[t_i + kT_w, t_i + (k+1)T_w]` at a constant rate:
+
+    .. math:: s_i(t) = \sum_k s_{ik}\,\mathrm{clip}\big((t - t_i - kT_w)/T_w, 0, 1\big)
+    """
+
+    start: np.ndarray
+    windows: np.ndarray
+    window: float
+
+    def slip(self, t: float) -> np.ndarray:
+        """The slip (m) of every subfault at time ``t`` (s)."""
+        k = np.arange(self.windows.shape[1])
+        frac = np.clip((t - self.start[:, None] - k[None, :] * self.window) / self.window, 0.0, 1.0)
+        return (self.windows * frac).sum(axis=1)
+
+    @property
+    def end(self) -> float:
+        """The time (s) the last window with slip closes."""
+        last = [np.nonzero(w > 0)[0].max() + 1 if (w > 0).any() else 0 for w in self.windows]
+        return float((self.start + np.array(last) * self.window).max())
 
 
-def initial_elevation(mesh, bathymetry, space) -> fd.Function:
-    r"""The initial elevation on ``space`` (DG1): the vertical seafloor displacement plus the
-    effect of the horizontal one on the sloping seafloor (Tanioka & Satake 1996), as the
-    source's authors computed it:
+def satake2013_slip_history(window: float = 30.0, path: str | Path = SOURCE_FILE) -> SlipHistory:
+    """The rupture start times and window slips of Satake et al. (2013), in the order of
+    :func:`satake2013_subfaults`; ``window``: each window's length (s)."""
+    rows = _source_rows(path)
+    start = np.array([60.0 * float(r["rupture_start_min"]) for r in rows])
+    windows = np.array([[float(r[f"slip_w{k}"]) for k in range(1, 6)] for r in rows])
+    return SlipHistory(start=start, windows=windows, window=float(window))
 
-    .. math:: \eta_0 = u_z + u_x\,\partial_x b + u_y\,\partial_y b
+
+def unit_slip_elevations(bathymetry, space, faults: list[RectangularFault]) -> np.ndarray:
+    r"""The sea-surface elevation of unit slip on each fault, at the nodes of ``space`` (DG1):
+    the vertical seafloor displacement plus the effect of the horizontal one on the sloping
+    seafloor (Tanioka & Satake 1996), as the source's authors computed it:
+
+    .. math:: G_i = u_{z,i} + u_{x,i}\,\partial_x b + u_{y,i}\,\partial_y b
 
     (:math:`b` the depth, positive down: seafloor pushed towards deeper water rises).
+    Returns an array ``(len(faults), space.dim())``: the elevation of slips :math:`s` is
+    :math:`s^T G`.
     """
-    X = fd.Function(fd.VectorFunctionSpace(mesh, space.ufl_element().family(), space.ufl_element().degree()))
-    X.interpolate(fd.SpatialCoordinate(mesh))
-    u = seafloor_displacement(X.dat.data_ro[:, 0], X.dat.data_ro[:, 1])
-    uz, uh = fd.Function(space), fd.Function(X.function_space())
-    uz.dat.data[:] = u[2]
-    uh.dat.data[:] = u[:2].T
-    return fd.Function(space, name="initial_elevation").interpolate(uz + fd.dot(uh, fd.grad(bathymetry)))
+    mesh = space.mesh()
+    Vx = fd.VectorFunctionSpace(mesh, space.ufl_element().family(), space.ufl_element().degree())
+    X = fd.Function(Vx).interpolate(fd.SpatialCoordinate(mesh))
+    grad_b = fd.Function(Vx).interpolate(fd.grad(bathymetry)).dat.data_ro
+    east, north = X.dat.data_ro[:, 0], X.dat.data_ro[:, 1]
+    G = np.zeros((len(faults), space.dim()))
+    for i, fault in enumerate(faults):
+        u = np.nan_to_num(replace(fault, slip=1.0).displacement(east, north))   # on a surface trace: 0
+        G[i] = u[2] + u[0] * grad_b[:, 0] + u[1] * grad_b[:, 1]
+    return G
+
+
+def initial_elevation(bathymetry, space, faults: list[RectangularFault] | None = None) -> fd.Function:
+    """The elevation of all the slip at once (the instantaneous source), on ``space``."""
+    faults = satake2013_subfaults() if faults is None else faults
+    active = [f for f in faults if f.slip > 0]
+    eta0 = fd.Function(space, name="initial_elevation")
+    eta0.dat.data[:] = np.array([f.slip for f in active]) @ unit_slip_elevations(bathymetry, space, active)
+    return eta0
 
 
 def _latitude(x, y) -> np.ndarray:
@@ -234,7 +298,16 @@ class TohokuProblem(ShallowWaterProblem, MovingMeshProblem):
                 return self._f
         opts = ShallowWaterOptions(nonlinear=False, open_boundaries=(OPEN_OCEAN,))
         self.swe = ShallowWaterSolver(mesh, bathymetry, cfg.dt, opts, coriolis=coriolis)
-        eta0 = initial_elevation(mesh, self.swe.b, self.swe.elevation.function_space())
+        faults = satake2013_subfaults()
+        self.slipping = [i for i, f in enumerate(faults) if f.slip > 0]
+        self.faults = [faults[i] for i in self.slipping]
+        if cfg.rupture == "kinematic":
+            self.history = satake2013_slip_history(cfg.rupture_window)
+            eta0 = 0.0
+        else:
+            self.history = None
+            eta0 = initial_elevation(self.swe.b, self.swe.elevation.function_space(), self.faults)
+        self._G: np.ndarray | None = None     # unit-slip elevations on the current mesh, while slipping
         self.swe.set_state(eta0, fd.as_vector([0.0, 0.0]))
         self.setup_moving_mesh(mesh, cfg.monitor_alpha, cfg.monitor_power)
         self._points = [[g.x, g.y] for g in gauges]
@@ -244,8 +317,22 @@ class TohokuProblem(ShallowWaterProblem, MovingMeshProblem):
         self.probe = fd.PointEvaluator(self.mesh, self._points, tolerance=1e-6)
 
     # ------------------------------------------------------------------ loop interface
+    def step(self, t: float) -> None:
+        """One step; while the fault slips, the uplift over the step enters as a source."""
+        source = self.swe.source
+        if self.history is not None and t < self.history.end:
+            if self._G is None:            # at the start, and after a move while slipping
+                self._G = unit_slip_elevations(self.swe.b, source.function_space(), self.faults)
+            ds = self.history.slip(t + self.dt)[self.slipping] - self.history.slip(t)[self.slipping]
+            source.dat.data[:] = ds @ self._G / self.dt
+        elif self._G is not None or source.dat.data_ro.any():
+            self._G = None
+            source.zero()
+        super().step(t)
+
     def mesh_moved(self) -> None:
         super().mesh_moved()
+        self._G = None
         self._make_probe()
 
     def diagnostics(self, t: float) -> dict:

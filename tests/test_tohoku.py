@@ -119,19 +119,18 @@ def test_lonlat_from_utm_inverts_utm():
 
 # ----------------------------------------------------------------------------- the 2-hour runs
 #: Where the coarse runs fall short of the acceptance (measured: see the closing note of issue 6
-#: and benchmarks/results/tohoku.json): the largest |arrival error| (min) and the smallest
-#: near-field GPS peak ratio seen, with a margin. Everything else meets the acceptance.
-ARRIVAL_SHORTFALL = {"804": 7.5, "807": 6.0, "MPG1": 6.0, "MPG2": 6.5}
-PEAK_SHORTFALL = {"804": 0.33, "807": 0.28}
+#: and benchmarks/results/tohoku.json): the smallest near-field GPS peak ratio seen, with a
+#: margin. Every arrival is within the acceptance's 5 minutes; so are the other peaks.
+PEAK_SHORTFALL = {"804": 0.38, "807": 0.32}
 
 
-def _run(tmp_path, mover):
+def _run(tmp_path, mover, refine=0):
     from simulations.tohoku import TohokuConfig, run_tohoku
     from um2n.fem.loop import LoopConfig
 
-    return run_tohoku(TohokuConfig(loop=LoopConfig(mover=mover, output_dir=str(tmp_path / mover), move_every=5,
-                                                   output_every=30, checkpoint_every=40, progress=False,
-                                                   snapshots=0)))
+    return run_tohoku(TohokuConfig(refine=refine, loop=LoopConfig(
+        mover=mover, output_dir=str(tmp_path / f"{mover}{refine}"), move_every=5, output_every=30,
+        checkpoint_every=40, progress=False, snapshots=0)))
 
 
 @pytest.fixture(scope="module")
@@ -152,8 +151,7 @@ def test_two_hours_against_the_gauges(two_hour_runs, mover):
     for name, s in scores.items():
         if not s.clear_signal:
             continue
-        bound = ARRIVAL_SHORTFALL.get(name, 5.0)
-        assert abs(s.arrival_error_min) <= bound, (name, s.arrival_error_min)
+        assert abs(s.arrival_error_min) <= 5.0, (name, s.arrival_error_min)
     for name in ("801", "802", "803", "804", "806", "807"):
         lo = PEAK_SHORTFALL.get(name, 0.5)
         assert lo <= scores[name].peak_ratio <= 2.0, (name, scores[name].peak_ratio)
@@ -166,8 +164,8 @@ def test_two_hours_against_the_gauges(two_hour_runs, mover):
 
 @needs_data
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="804, 807 (peaks about 0.4x, arrival up to 7 min early) and MPG1/2 "
-                   "(about 5.5 min early) miss the acceptance on the coarse mesh")
+@pytest.mark.xfail(strict=True, reason="the peaks at 804 and 807 (0.42 and 0.36 of the observed, static) "
+                   "miss the acceptance's factor 2 on the coarse mesh")
 @pytest.mark.parametrize("mover", ["none", "um2n"])
 def test_acceptance_of_issue_6(two_hour_runs, mover):
     from simulations.tohoku import summarise

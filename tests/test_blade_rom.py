@@ -59,6 +59,44 @@ def test_nnomp_integrates_to_the_tolerance_with_positive_weights():
     assert warm.iterations == 0 and np.array_equal(warm.points, c.points)
 
 
+def test_warm_started_nnls_and_batched_nnomp():
+    import scipy.optimize
+
+    from simulations.blade.rom import nnls_active_set, nnomp
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        M, y = rng.normal(size=(60, 25)), rng.normal(size=60)
+        ref = scipy.optimize.nnls(M, y)[0]
+        A, c = M.T @ M, M.T @ y
+        np.testing.assert_allclose(nnls_active_set(M, y, A, c), ref, atol=1e-10)
+        # from any feasible start (the previous weights, new entries at 0)
+        np.testing.assert_allclose(nnls_active_set(M, y, A, c, x0=rng.uniform(0, 1, 25)), ref, atol=1e-10)
+    N = 2000
+    x = np.sort(rng.uniform(0, 1, N))
+    G = np.stack([np.gradient(x) * np.cos(k * np.pi * x) for k in range(12)])
+    b = G.sum(axis=1)
+    for batch in (1, 4):
+        c = nnomp(G, 1e-6, batch=batch)
+        assert np.all(c.weights > 0)
+        assert np.linalg.norm(G[:, c.points] @ c.weights - b) <= 1e-6 * np.linalg.norm(b)
+
+
+def test_factored_gappy_equals_the_full_basis():
+    from simulations.blade.rom import Gappy, GramPOD
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 30))
+    g = GramPOD(X)
+    W, _ = g.coefficients(1e-6)
+    rows = rng.choice(400, 50, replace=False)
+    full, fact = Gappy(g.modes(1e-6)[0], rows), Gappy.from_snapshots(g.X, W, rows)
+    v = X[rows, 0]
+    np.testing.assert_allclose(fact.restricted, full.restricted, atol=1e-12)
+    np.testing.assert_allclose(fact.reconstruct(v), full.reconstruct(v), atol=1e-10)
+    np.testing.assert_allclose(fact.basis, full.basis, atol=1e-12)
+
+
 def test_gappy_recovers_a_field_in_its_span():
     from simulations.blade.rom import Gappy
 
@@ -199,11 +237,11 @@ def test_mover_study_at_equal_dofs():
     from simulations.blade.adapt import AdaptConfig, mover_study
     from simulations.blade.blade import BladeConfig
     from simulations.blade.loading import LoadCycle
-    from simulations.blade.rom_case import BladeROMConfig, suction_side_load
+    from simulations.blade.rom_case import MOVER_STUDY_TRAIN, BladeROMConfig, suction_side_load
 
     rc = BladeROMConfig()
     cfg = BladeConfig(lc=2.0, lc_hole=1.0, hot_spot_width=rc.hot_spot_width, cycle=LoadCycle(dt=2.0))
-    train = [suction_side_load(y, A, rc.depth) for y, A in rc.train]
+    train = [suction_side_load(y, A, rc.depth) for y, A in MOVER_STUDY_TRAIN]
     r = mover_study(cfg, train, suction_side_load(15.0, 230.0, rc.depth), lc_fine=0.5,
                     acfg=AdaptConfig(kind="hessian", strength=3.0, power=0.5))
     assert r["adapt"]["tangled"] == 0 and r["adapt"]["min_area_ratio"] > 0.3

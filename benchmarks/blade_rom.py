@@ -26,7 +26,7 @@ def main() -> int:
     from simulations.blade.adapt import mover_study
     from simulations.blade.blade import BladeConfig
     from simulations.blade.loading import LoadCycle
-    from simulations.blade.rom_case import BladeROMCase, BladeROMConfig, suction_side_load
+    from simulations.blade.rom_case import MOVER_STUDY_TRAIN, BladeROMCase, BladeROMConfig, suction_side_load
     from um2n.io import atomic_path
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -50,6 +50,7 @@ def main() -> int:
                       "error_p_end_enrichment": e["error_p_end"], "error_p_end_no_enrichment": n["error_p_end"],
                       "enrichments": e["enrichments"], "error_u_max_step_enrichment": e["error_u_max_step"], "enrichment_steps": [x["step"] for x in e["steps"] if x["enriched"]],
                       "online_seconds_enrichment": e["online_seconds"], "of_which_enrichment_seconds": e["enrichment_seconds"],
+                      "enrichment_seconds_by_part": e["enrichment_parts"],
                       "online_seconds_no_enrichment": n["online_seconds"],
                       "speedup_enrichment": e["speedup"], "speedup_no_enrichment": n["speedup"],
                       "modes_end": e["modes_end"], "ecm_points_end": e["ecm_points_end"]})
@@ -71,7 +72,7 @@ def main() -> int:
     if not a.no_mover:
         rc = BladeROMConfig()
         mcfg = BladeConfig(lc=2.0, lc_hole=1.0, hot_spot_width=rc.hot_spot_width, cycle=LoadCycle(dt=2.0))
-        train = [suction_side_load(y, A, rc.depth) for y, A in rc.train]
+        train = [suction_side_load(y, A, rc.depth) for y, A in MOVER_STUDY_TRAIN]
         out["mover_study"] = mover_study(mcfg, train, suction_side_load(15.0, 230.0, rc.depth), lc_fine=0.5,
                                          acfg=rc.adapt)
     text = json.dumps(out, indent=2, default=float)

@@ -24,10 +24,13 @@ of that stack (:meth:`BladeROM._ecm_matrix`: the POD of the stresses rescaled by
 :math:`1/\|G^s\|_F`, plus the row :math:`w/\|w\|` so that the volume is integrated) by
 **non-negative orthogonal matching pursuit**: with :math:`b = G\,1` and residual
 :math:`\rho = b - G_{:\mathcal Q}\omega`, repeat { add :math:`\arg\max_{q\notin\mathcal Q}
-G_{:q}^T\rho/\|G_{:q}\|` (positive correlations only); :math:`\omega = \arg\min_{\omega\ge0}
-\|G_{:\mathcal Q}\omega - b\|`; drop points with :math:`\omega_q = 0` } until
-:math:`\|\rho\| \le \tau\|b\|`; the uncompressed criterion is then evaluated exactly and
-the fit tightened until it holds. The weights multiply the per-point contributions, so
+G_{:q}^T\rho/\|G_{:q}\|` (positive correlations only; ``ecm_batch`` > 1: that many of the
+largest at once); :math:`\omega = \arg\min_{\omega\ge0}
+\|G_{:\mathcal Q}\omega - b\|` (Lawson-Hanson warm-started from the previous weights, on an
+updated Cholesky factor of :math:`G_{:\mathcal Q}^TG_{:\mathcal Q}`); drop points with
+:math:`\omega_q = 0` } until :math:`\|\rho\| \le \tau\|b\|`; the uncompressed criterion is
+then evaluated exactly and the fit tightened until it holds (the tolerance that made it
+hold is where the next fit starts). The weights multiply the per-point contributions, so
 the physical weight of a reduced point is :math:`\omega_q w_q`.
 
 *Gappy-POD.* POD bases :math:`\Psi_p` (:math:`N\times r_p`) of the :math:`p` snapshots
@@ -86,8 +89,11 @@ The HF displacement :math:`u^{HF}_{n+1}` enriches :math:`\Phi` by Gram-Schmidt (
 orthogonality to round-off; skipped when :math:`\|(I - \Phi\Phi^T)u\| \le 10^{-10}\|u\|`);
 its stress, :math:`p` and :math:`\varepsilon_p` join the training sets; the ECM and the
 Gappy bases are rebuilt (only the new mode's and the new snapshot's contributions are
-computed: strains of the mode, block norms, one row and column of the Gram matrices; the
-NNOMP is warm-started from the previous rule); the reduced state restarts from the HF
+computed: strains of the mode, block norms, exact reduced forces, one row and column of the
+Gram matrices, the new rows of the ECM matrix (:meth:`BladeROM._sync_ecm_rows`); the NNOMP
+is warm-started from the previous rule, points and weights; the Gappy bases are kept as
+combinations of the snapshots, only their rows at the reduced points formed); the reduced
+state restarts from the HF
 step, :math:`a = \Phi^T u^{HF}_{n+1}` and the HF internal variables at the new reduced
 points. The enriched data are kept: a later online run (another load) starts from them.
 """
@@ -100,6 +106,7 @@ from typing import Callable
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.lapack
 import scipy.optimize
 
 from simulations.blade.material import InternalVariables, Material, return_mapping
@@ -132,6 +139,16 @@ class _Rows:
         self._buf = np.empty((len(X) + spare,) + X.shape[1:])
         self._buf[:len(X)] = X
         self._m = len(X)
+
+    def extend(self, X: np.ndarray) -> None:
+        """Append the rows of ``X``."""
+        X = np.asarray(X, dtype=float)
+        if self._m + len(X) > len(self._buf):
+            grown = np.empty((max(2 * self._m, self._m + len(X), 8),) + self._buf.shape[1:])
+            grown[:self._m] = self._buf[:self._m]
+            self._buf = grown
+        self._buf[self._m:self._m + len(X)] = X
+        self._m += len(X)
 
     def append(self, x: np.ndarray) -> None:
         if self._m == len(self._buf):
@@ -185,16 +202,20 @@ class GramPOD:
         new._rows, new.C = self._rows.copy(), self.C.copy()
         return new
 
-    def modes(self, tol: float, max_modes: int | None = None,
-              scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """Modes (n, r) and singular values, truncated as in :func:`pod`."""
+    def coefficients(self, tol: float, max_modes: int | None = None,
+                     scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        r"""The modes as combinations of the snapshots: :math:`W` (m, r) with
+        :math:`\Phi = X W`, :math:`W = D V_{:r}\Lambda_{:r}^{-1/2}` (:math:`D` = diag(``scale``)
+        or I), and all singular values; truncated as in :func:`pod`. Costs one eigensolve of
+        the m x m Gram matrix, independent of n: a caller that needs only some entries of the
+        modes (a Gappy basis at the reduced points) takes them as :math:`X_{rows,:}W`."""
         C = self.C if scale is None else self.C * np.outer(scale, scale)
         lam, V = np.linalg.eigh(C)
         lam, V = np.maximum(lam[::-1], 0.0), V[:, ::-1]
         s = np.sqrt(lam)
         energy = np.cumsum(lam)
         if energy[-1] == 0:
-            return np.zeros((self.X.shape[1], 0)), s
+            return np.zeros((len(C), 0)), s
         r = min(int(np.searchsorted(energy, (1.0 - tol ** 2) * energy[-1] * (1 - 1e-14)) + 1), len(s))
         if max_modes is not None:
             r = min(r, max_modes)
@@ -202,6 +223,12 @@ class GramPOD:
         W = V[:, :r] / s[:r]
         if scale is not None:
             W = W * scale[:, None]
+        return W, s
+
+    def modes(self, tol: float, max_modes: int | None = None,
+              scale: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Modes (n, r) and singular values, truncated as in :func:`pod`."""
+        W, s = self.coefficients(tol, max_modes, scale)
         return self.X.T @ W, s
 
 
@@ -238,8 +265,124 @@ class Cubature:
     training_error: float = float("nan")   # the uncompressed criterion (BladeROM.cubature_error "stacked")
 
 
+class _GramCholesky:
+    r"""Cholesky factor :math:`R^TR = A_{PP}` of a principal sub-matrix of a Gram matrix
+    :math:`A = G^TG`, updated as the index set :math:`P` changes: a new index appends the
+    column :math:`(R^{-T}A_{P,j},\ (A_{jj} - \|R^{-T}A_{P,j}\|^2)^{1/2})` (refused if the
+    column is numerically dependent), a removed one deletes its column of :math:`R` and
+    re-triangularises by Givens rotations (:func:`scipy.linalg.qr_delete`): :math:`O(|P|^2)`
+    each instead of :math:`O(|P|^3)` for a new factorisation."""
+
+    def __init__(self, A: np.ndarray, order: np.ndarray):
+        self.A = A
+        self.order = [int(i) for i in order]
+        self.R = np.zeros((0, 0))
+        if self.order:
+            try:
+                self.R = scipy.linalg.cholesky(A[np.ix_(self.order, self.order)], lower=False, check_finite=False)
+            except np.linalg.LinAlgError:           # dependent columns: insert one by one
+                idx, self.order = self.order, []
+                for j in idx:
+                    self.insert(j)
+
+    def insert(self, j: int) -> bool:
+        a = self.A[self.order, j]
+        r = scipy.linalg.solve_triangular(self.R, a, trans="T", check_finite=False) if self.order else a[:0]
+        rho2 = self.A[j, j] - r @ r
+        if not rho2 > 1e-12 * self.A[j, j]:
+            return False
+        n = len(self.order)
+        R = np.zeros((n + 1, n + 1))
+        R[:n, :n], R[:n, n], R[n, n] = self.R, r, np.sqrt(rho2)
+        self.R = R
+        self.order.append(j)
+        return True
+
+    def remove(self, j: int) -> None:
+        k = self.order.index(j)
+        n = len(self.order)
+        if k == n - 1:
+            self.R = self.R[:n - 1, :n - 1]
+        else:
+            _, R1 = scipy.linalg.qr_delete(np.eye(n), self.R, k, 1, which="col", check_finite=False)
+            self.R = R1[:n - 1]
+        del self.order[k]
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """:math:`A_{PP}^{-1}` ``rhs`` (two triangular solves, LAPACK trtrs called directly)."""
+        y, _ = scipy.linalg.lapack.dtrtrs(self.R, rhs, lower=0, trans=1)
+        z, _ = scipy.linalg.lapack.dtrtrs(self.R, y, lower=0, trans=0)
+        return z
+
+
+def nnls_active_set(Gs: np.ndarray, b: np.ndarray, A: np.ndarray, c: np.ndarray,
+                    x0: np.ndarray | None = None, max_iter: int | None = None) -> np.ndarray:
+    r"""Lawson-Hanson NNLS :math:`\min_{x\ge0}\|G_s x - b\|`, warm-started.
+
+    ``A`` :math:`= G_s^TG_s` and ``c`` :math:`= G_s^Tb` (the caller keeps them up to date).
+    Starting from the feasible ``x0`` (default 0) with every variable passive: the inner
+    loop solves the least-squares problem on the passive set :math:`P` (normal equations
+    :math:`A_{PP}z = c_P` on an updated Cholesky factor, :class:`_GramCholesky`, plus one
+    step of iterative refinement on the explicit residual
+    :math:`z \leftarrow z + A_{PP}^{-1}G_P^T(b - G_Pz)`); if some entry is not positive it
+    moves from :math:`x` towards :math:`z` as far as feasibility allows,
+    :math:`x \leftarrow x + \alpha(z - x)`, :math:`\alpha = \min_{z_i\le0} x_i/(x_i - z_i)`,
+    and the entries that reach 0 leave :math:`P`; the outer loop lets back in the variable
+    of largest positive gradient :math:`(c - Ax)_j` until none is left (the KKT
+    conditions). From a warm start close to the solution (the previous weights, new points
+    at 0) it takes a few :math:`O(|P|^2)` factor updates.
+    """
+    n = len(c)
+    x = np.zeros(n) if x0 is None else np.maximum(np.asarray(x0, dtype=float), 0.0)
+    if not n:
+        return x
+    F = _GramCholesky(A, np.arange(n))
+    P = np.zeros(n, dtype=bool)
+    P[F.order] = True
+    gtol = 1e-12 * max(np.abs(c).max(initial=0.0), 1e-300)
+    max_iter = max_iter or 3 * n + 30
+    for _ in range(max_iter):
+        for _ in range(max_iter):                       # inner loop: feasibility on P
+            idx = np.array(F.order, dtype=int)
+            if not len(idx):
+                x[:] = 0.0
+                break
+            z = F.solve(c[idx])
+            xz = np.zeros(n)
+            xz[idx] = z
+            z += F.solve((Gs.T @ (b - Gs @ xz))[idx])      # refinement (no gather of G_P)
+            if z.min() > 0:
+                x[:] = 0.0
+                x[idx] = z
+                break
+            xi = x[idx]
+            neg = z <= 0
+            ratio = xi[neg] / np.maximum(xi[neg] - z[neg], 1e-300)
+            j = int(np.argmin(ratio))
+            x[idx] = xi + ratio[j] * (z - xi)
+            x[idx[np.flatnonzero(neg)[j]]] = 0.0
+            for q in idx[x[idx] <= 0]:
+                F.remove(int(q))
+                P[q] = False
+                x[q] = 0.0
+        grad = c - A @ x                                 # outer loop: KKT on the active set
+        grad[P] = -np.inf
+        added = False
+        for j in np.argsort(grad)[::-1]:
+            if not grad[j] > gtol:
+                break
+            P[j] = True                                  # tried once per outer iteration
+            if F.insert(int(j)):
+                added = True
+                break
+        if not added:
+            break
+    return x
+
+
 def nnomp(G: np.ndarray, tol: float, max_points: int | None = None,
-          initial: np.ndarray | None = None) -> Cubature:
+          initial: np.ndarray | None = None, initial_weights: np.ndarray | None = None,
+          batch: int = 1) -> Cubature:
     r"""Non-negative orthogonal matching pursuit: :math:`G_{:\mathcal Q}\,\omega \approx G\,1`.
 
     Parameters
@@ -249,16 +392,18 @@ def nnomp(G: np.ndarray, tol: float, max_points: int | None = None,
     max_points : most points (default: the number of rows, the size of a basic NNLS solution)
     initial : points to start from (warm start after an enrichment: the previous rule);
         NNLS on them first, those with zero weight are dropped
+    initial_weights : their weights (the warm start of that first NNLS)
+    batch : points added per iteration (the ``batch`` largest positive correlations; 1 is
+        plain NNOMP, more is the generalised OMP of Wang, Kwon & Shim 2012: fewer
+        iterations, the NNLS then drops the points it does not need)
 
-    Greedy selection by the largest positive normalised correlation with the residual.
-    Weights: the unconstrained least-squares solution on the selected columns (a QR
-    factorisation updated by one Gram-Schmidt column per new point, :math:`O(\text{rows}\,
-    |\mathcal Q|)`); only if it has a non-positive entry, NNLS (Lawson-Hanson) on the
-    selected columns, solved on the triangular factor (:math:`\min\|R\omega - Q^Tb\|`, the
-    same minimiser, :math:`|\mathcal Q|` rows instead of ``rows``); zero-weight points leave
-    the set and the QR of the rest comes from that of :math:`R`'s kept columns.
-    Both give the NNLS solution whenever the least-squares one is positive. Raises
-    ``RuntimeError`` if the tolerance is not reached.
+    Greedy selection by the largest positive normalised correlation
+    :math:`G_{:q}^T\rho/\|G_{:q}\|` with the residual :math:`\rho = G1 - G_{:\mathcal Q}\omega`;
+    after each new point the weights are the NNLS solution on the selected columns
+    (:func:`nnls_active_set`, warm-started from the previous weights with the new point at
+    0; the Gram matrix :math:`G_{:\mathcal Q}^TG_{:\mathcal Q}` is extended by one row and
+    column per point, :math:`O(\text{rows}\,|\mathcal Q|)`); zero-weight points leave the
+    set. Raises ``RuntimeError`` if the tolerance is not reached.
     """
     rows, N = G.shape
     b = G.sum(axis=1)
@@ -268,57 +413,46 @@ def nnomp(G: np.ndarray, tol: float, max_points: int | None = None,
     inv = np.where(usable, 1.0 / np.where(usable, norms, 1.0), 0.0)
     max_points = max_points or min(rows, N)
 
-    def nnls(sel):
-        w, _ = scipy.optimize.nnls(G[:, sel], b, maxiter=50 * max(len(sel), 1))
-        keep = w > 0
-        return [q for q, k in zip(sel, keep) if k], w[keep]
-
-    def nnls_qr(sel, Qf, Rf):
-        """NNLS through the QR of G[:, sel]: min ||R w - Q^T b|| (|sel| rows instead of ``rows``),
-        then the QR of the kept columns from that of R's kept columns (no refactorisation of G)."""
-        w, _ = scipy.optimize.nnls(Rf, Qf.T @ b, maxiter=50 * max(len(sel), 1))
-        keep = w > 0
-        if keep.all():
-            return sel, w, Qf, Rf
-        Q2, R2 = np.linalg.qr(Rf[:, keep])
-        return [q for q, k in zip(sel, keep) if k], w[keep], Qf @ Q2, R2
-
-    sel: list[int] = [] if initial is None else [int(q) for q in initial if usable[q]]
+    sel = np.zeros(0, dtype=int)
     w = np.zeros(0)
-    Qf, Rf = np.linalg.qr(G[:, sel]) if sel else (np.zeros((rows, 0)), np.zeros((0, 0)))
-    if sel:
-        sel, w, Qf, Rf = nnls_qr(sel, Qf, Rf)
-    rho = b - G[:, sel] @ w
+    if initial is not None:
+        initial = np.asarray(initial, dtype=int)
+        keep = usable[initial]
+        sel = initial[keep]
+        x0 = None if initial_weights is None else np.asarray(initial_weights, dtype=float)[keep]
+        Gs = G[:, sel]
+        A, c = Gs.T @ Gs, Gs.T @ b
+        w = nnls_active_set(Gs, b, A, c, x0)
+        pos = w > 0
+        sel, w, A, c, Gs = sel[pos], w[pos], A[np.ix_(pos, pos)], c[pos], Gs[:, pos]
+    else:
+        A, c, Gs = np.zeros((0, 0)), np.zeros(0), np.zeros((rows, 0))
+    rho = b - Gs @ w
     it = 0
     while np.linalg.norm(rho) > tol * nb:
         it += 1
         if len(sel) >= max_points or it > 4 * max_points:
             raise RuntimeError(f"ECM: tolerance {tol:g} not reached with {len(sel)} points "
                                f"(residual {np.linalg.norm(rho) / nb:.3e})")
-        c = (G.T @ rho) * inv
-        c[sel] = -np.inf
-        i = int(np.argmax(c))
-        if not c[i] > 0:
+        corr = (G.T @ rho) * inv
+        corr[sel] = -np.inf
+        new = np.argsort(corr)[::-1][:batch] if batch > 1 else np.array([int(np.argmax(corr))])
+        new = new[corr[new] > 0]
+        if not len(new):
             raise RuntimeError(f"ECM: no positively correlated point left (residual {np.linalg.norm(rho) / nb:.3e})")
-        g = G[:, i]
-        r1 = Qf.T @ g
-        v = g - Qf @ r1
-        r2 = Qf.T @ v
-        v -= Qf @ r2
-        nv = np.linalg.norm(v)
-        sel.append(i)
-        if nv > 1e-12 * np.linalg.norm(g):
-            Rf = np.block([[Rf, (r1 + r2)[:, None]], [np.zeros((1, Rf.shape[1])), np.array([[nv]])]])
-            Qf = np.column_stack([Qf, v / nv])
-            w = scipy.linalg.solve_triangular(Rf, Qf.T @ b)
-            if w.min() <= 0:
-                sel, w, Qf, Rf = nnls_qr(sel, Qf, Rf)
-        else:                                 # dependent column: NNLS on G itself decides
-            sel, w = nnls(sel)
-            Qf, Rf = np.linalg.qr(G[:, sel])
-        rho = b - G[:, sel] @ w
+        g = G[:, new]
+        cross = Gs.T @ g
+        A = np.block([[A, cross], [cross.T, g.T @ g]])
+        c = np.append(c, g.T @ b)
+        sel = np.append(sel, new)
+        Gs = np.column_stack([Gs, g])
+        w = nnls_active_set(Gs, b, A, c, np.append(w, np.zeros(len(new))))
+        pos = w > 0
+        if not pos.all():
+            sel, w, A, c, Gs = sel[pos], w[pos], A[np.ix_(pos, pos)], c[pos], Gs[:, pos]
+        rho = b - Gs @ w
     order = np.argsort(sel)
-    return Cubature(np.asarray(sel, dtype=int)[order], np.asarray(w)[order], float(np.linalg.norm(rho) / nb), it)
+    return Cubature(sel[order], np.asarray(w)[order], float(np.linalg.norm(rho) / nb), it)
 
 
 def ecm_matrix(E: np.ndarray, stresses: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -339,17 +473,43 @@ def ecm_matrix(E: np.ndarray, stresses: np.ndarray, weights: np.ndarray) -> np.n
 
 
 # ---------------------------------------------------------------------- Gappy-POD
-@dataclass
 class Gappy:
-    r"""A Gappy-POD basis restricted to sampled entries: fit, residual, reconstruction."""
+    r"""A Gappy-POD basis restricted to sampled entries: fit, residual, reconstruction.
 
-    basis: np.ndarray             # (n, k) full basis
-    rows: np.ndarray              # sampled entries
-    _pinv: np.ndarray = field(init=False, repr=False)
+    Either the full basis :math:`\Psi` (n, k), or (:meth:`from_snapshots`) the snapshots
+    :math:`X` (m, n, one per row) and the coefficients :math:`W` (m, k) with
+    :math:`\Psi = X^TW` (:meth:`GramPOD.coefficients`): then only the sampled rows
+    :math:`\Psi_{\mathcal Q} = X_{:,\mathcal Q}^TW` are formed (cost :math:`O(m|\mathcal Q|k)`,
+    independent of n), a reconstruction is :math:`X^T(Wc)` (:math:`O(mn)`) and the full basis
+    is formed only when asked for (:attr:`basis`, post-processing).
+    """
 
-    def __post_init__(self):
-        self.restricted = self.basis[self.rows]
-        self._pinv = np.linalg.pinv(self.restricted) if self.basis.shape[1] else np.zeros((0, len(self.rows)))
+    def __init__(self, basis: np.ndarray | None, rows: np.ndarray, *, snapshots: np.ndarray | None = None,
+                 coefficients: np.ndarray | None = None):
+        self.rows = np.asarray(rows)
+        self._basis, self._X, self._W = basis, snapshots, coefficients
+        if basis is not None:
+            self.restricted = basis[self.rows]
+        else:
+            self.restricted = snapshots[:, self.rows].T @ coefficients
+        self._pinv = np.linalg.pinv(self.restricted) if self.restricted.shape[1] else \
+            np.zeros((0, len(self.rows)))
+
+    @classmethod
+    def from_snapshots(cls, snapshots: np.ndarray, coefficients: np.ndarray, rows: np.ndarray) -> "Gappy":
+        """The basis :math:`X^TW` of ``snapshots`` X (m, n) and ``coefficients`` W (m, k), kept factored."""
+        return cls(None, rows, snapshots=snapshots, coefficients=coefficients)
+
+    @property
+    def n_modes(self) -> int:
+        return self.restricted.shape[1]
+
+    @property
+    def basis(self) -> np.ndarray:
+        """The full basis (n, k) (formed on first use when factored)."""
+        if self._basis is None:
+            self._basis = self._X.T @ self._W
+        return self._basis
 
     def fit(self, values: np.ndarray) -> np.ndarray:
         r"""Coefficients :math:`c = \arg\min\|\Psi_{\mathcal Q}c - v\|_2` (pseudo-inverse, precomputed)."""
@@ -363,8 +523,9 @@ class Gappy:
         return float(np.linalg.norm(r) / np.linalg.norm(values))
 
     def reconstruct(self, values: np.ndarray) -> np.ndarray:
-        """The full field :math:`\\Psi c` from the sampled values."""
-        return self.basis @ self.fit(values)
+        r"""The full field :math:`\Psi c` from the sampled values."""
+        c = self.fit(values)
+        return self._basis @ c if self._basis is not None else self._X.T @ (self._W @ c)
 
 
 # ---------------------------------------------------------------------- the reduced model
@@ -375,6 +536,7 @@ class ROMConfig:
     pod_tol: float = 1e-4             # epsilon: modes up to relative energy 1 - eps^2
     ecm_tol: float = 1e-4             # relative residual of the cubature fit
     ecm_stress_tol: float = 1e-5      # POD tolerance compressing the training stresses for the ECM
+    ecm_batch: int = 1                # points added per NNOMP iteration (nnomp's batch)
     gappy_tol: float = 1e-3           # energy tolerance of the p, eps_p and stress Gappy bases
     indicator: str = "stress"         # dual quantity of the indicator: "stress" or "p" (module docstring)
     indicator_tol: float = 0.05       # enrichment when the indicator exceeds this
@@ -454,7 +616,9 @@ class ROMRun:
     online_seconds: float
     enrichment_seconds: float
     modes: np.ndarray                         # the final displacement basis (earlier ones are its first columns)
-    p_bases: list[np.ndarray]
+    p_bases: list[Gappy]                      # the Gappy bases of p in use at each step (by StepRecord.p_basis)
+    enrichment_parts: dict = field(default_factory=dict)   # enrichment_seconds by part (s): hf_step, sync
+    #: (training set, PODs, ECM matrix), ecm (the NNOMP fit and its check), gappy, other
 
     def displacements(self) -> np.ndarray:
         """(steps, n_dofs) the ROM displacements :math:`\\Phi a` of every step."""
@@ -462,7 +626,7 @@ class ROMRun:
 
     def plastic_strains(self) -> np.ndarray:
         """(steps, N) the Gappy reconstruction :math:`\\Psi_p c` of p at every step."""
-        return np.stack([self.p_bases[r.p_basis] @ r.p_coeff for r in self.records])
+        return np.stack([self.p_bases[r.p_basis].basis @ r.p_coeff for r in self.records])
 
     @property
     def enrichments(self) -> int:
@@ -505,6 +669,8 @@ class BladeROM:
         """ECM and Gappy data for the current modes and training set."""
         t0 = time.perf_counter()
         self._sync_pods()
+        self._sync_ecm_rows()
+        ts = time.perf_counter()
         self.ecm = self._fit_ecm()
         t1 = time.perf_counter()
         Q = self.ecm.points
@@ -514,19 +680,22 @@ class BladeROM:
         self.sw_Q = self.sw[Q]
         self.f1 = self.modes.T @ self.f_ext1
         rows = (4 * Q[:, None] + np.arange(4)).ravel()
-        Psi_p, _ = self._pod_p.modes(self.cfg.gappy_tol, max_modes=len(Q) - 1)
-        self.gappy_p = Gappy(Psi_p, Q)
-        Psi_e, _ = self._pod_e.modes(self.cfg.gappy_tol, max_modes=4 * len(Q) - 1)
-        self.gappy_e = Gappy(Psi_e, rows)
-        Psi_s, _ = self._pod_s.modes(self.cfg.gappy_tol, max_modes=4 * len(Q) - 1)
-        self.gappy_s = Gappy(Psi_s, rows)                 # of sqrt(w) sigma
-        self.offline_seconds["ecm"] = self.offline_seconds.get("ecm", 0.0) + t1 - t0
-        self.offline_seconds["gappy"] = self.offline_seconds.get("gappy", 0.0) + time.perf_counter() - t1
+        # Gappy bases kept factored (Psi = X^T W): only their rows at the reduced points are formed
+        tol = self.cfg.gappy_tol
+        self.gappy_p = Gappy.from_snapshots(self._pod_p.X, self._pod_p.coefficients(tol, len(Q) - 1)[0], Q)
+        self.gappy_e = Gappy.from_snapshots(self._pod_e.X, self._pod_e.coefficients(tol, 4 * len(Q) - 1)[0], rows)
+        self.gappy_s = Gappy.from_snapshots(self._pod_s.X, self._pod_s.coefficients(tol, 4 * len(Q) - 1)[0],
+                                            rows)            # of sqrt(w) sigma
+        t2 = time.perf_counter()
+        self.last_rebuild = {"sync": ts - t0, "ecm": t1 - ts, "gappy": t2 - t1}
+        for k, v in self.last_rebuild.items():
+            self.offline_seconds[k] = self.offline_seconds.get(k, 0.0) + v
 
     def _sync_pods(self) -> None:
         r"""Bring the snapshot PODs (weighted stresses :math:`\sqrt w\,\sigma`, p, eps_p), the
-        strains of the modes :math:`E` and the block norms :math:`\|G^s\|_F^2` up to the
-        current modes and training set; only new modes and new snapshots are computed."""
+        strains of the modes :math:`E`, the block norms :math:`\|G^s\|_F^2` and the exact
+        reduced forces :math:`g^s = G^s 1` (m, r) up to the current modes and training set;
+        only new modes and new snapshots are computed."""
         tr = self.training
         m = len(tr)
         if not hasattr(self, "_pod_s"):
@@ -535,35 +704,40 @@ class BladeROM:
             self._pod_e = GramPOD(tr.eps_p.reshape(m, -1).T)
             self._E = np.zeros((self.N, 4, 0))
             self._gn2 = np.zeros(m)
+            self._exact = np.zeros((m, 0))
         m0 = len(self._pod_p.X)
         for s in range(m0, m):
             self._pod_s.append((tr.stress[s] * self.sw[:, None]).ravel())
             self._pod_p.append(tr.p[s])
             self._pod_e.append(tr.eps_p[s].ravel())
         r, r0 = self.modes.shape[1], self._E.shape[2]
-        # ||G^s||_F^2 = sum_k sum_q (w_q (E_q phi_k) . sigma_q)^2: new modes for the old snapshots ...
+        # G^s_kq = w_q (E_q phi_k) . sigma^s_q: new modes for the old snapshots ...
         if r > r0:
             E_new = (self.B @ self.modes[:, r0:]).reshape(self.N, 4, r - r0)
             self._E = np.concatenate([self._E, E_new], axis=2)
             if m0:
                 g = np.einsum("sqi,qik->skq", tr.stress[:m0], E_new * self.w[:, None, None], optimize=True)
                 self._gn2[:m0] += (g ** 2).sum(axis=(1, 2))
+                self._exact = np.concatenate([self._exact[:m0], g.sum(axis=2)], axis=1)
         # ... and all modes for the new snapshots
         if m > m0:
             g = np.einsum("sqi,qik->skq", tr.stress[m0:], self._E * self.w[:, None, None], optimize=True)
             self._gn2 = np.concatenate([self._gn2[:m0], (g ** 2).sum(axis=(1, 2))])
+            self._exact = np.concatenate([self._exact[:m0], g.sum(axis=2)])
 
-    def _ecm_matrix(self) -> np.ndarray:
-        r"""The compressed :math:`G` fitted by the ECM (rows: stress modes times displacement modes).
+    def _ecm_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        r"""The compressed :math:`G` fitted by the ECM (rows: stress directions times
+        displacement modes, then the volume row) and the stress directions (k, N, 4).
 
         The stacked matrix of the criterion has one block :math:`G^s/\|G^s\|_F` per
         training snapshot (:meth:`cubature_error`). :math:`G` is linear in the stress, so with
         the POD of the rescaled stresses :math:`\sqrt w\,\sigma^s/\|G^s\|_F = \sum_j s_j\psi_j
         v_{js}` (:math:`V` orthonormal) one has, for any weights :math:`x`,
         :math:`\sum_s\|G^s x\|^2/\|G^s\|_F^2 = \sum_j s_j^2\,\|G(\psi_j/\sqrt w)\,x\|^2`
-        exactly when all modes are kept: the blocks :math:`s_j G(\psi_j/\sqrt w)` (r rows
-        each) are an isometric compression of the stack, truncated at ``ecm_stress_tol``
-        (relative energy :math:`1-\epsilon^2`); then the volume row :math:`w/\|w\|`.
+        exactly when all modes are kept: the blocks :math:`G(\tau_j)`, :math:`\tau_j =
+        s_j\psi_j/\sqrt w` (r rows each) are an isometric compression of the stack, truncated
+        at ``ecm_stress_tol`` (relative energy :math:`1-\epsilon^2`); then the volume row
+        :math:`w/\|w\|` (scaled to the mean block).
         """
         psi, sv = self._pod_s.modes(self.cfg.ecm_stress_tol, scale=1.0 / np.sqrt(np.maximum(self._gn2, 1e-300)))
         k, r = psi.shape[1], self._E.shape[2]
@@ -573,35 +747,69 @@ class BladeROM:
         G = np.matmul(Ew.transpose(0, 2, 1), sig.transpose(1, 2, 0))            # (N, r, k)
         G = G.transpose(2, 1, 0).reshape(k * r, self.N)
         vol = self.w / np.linalg.norm(self.w) * np.linalg.norm(G) / np.sqrt(len(self._gn2))
-        return np.vstack([G, vol[None, :]])
+        return np.vstack([vol[None, :], G]), sig
+
+    def _sync_ecm_rows(self) -> None:
+        r"""The matrix the ECM is fitted on, extended (not recomputed) after an enrichment.
+
+        Built once by :meth:`_ecm_matrix` for the offline modes and snapshots. A new mode
+        :math:`\phi_l` adds its rows :math:`G(\tau_j)_{l,:}` for every stress direction
+        :math:`\tau_j` and :math:`G^s_{l,:}/\|G^s\|_F` for every snapshot added since; a new
+        snapshot adds its block :math:`G^s/\|G^s\|_F` (all modes, uncompressed, its norm with
+        the modes of that moment). The directions are not recomputed, so the compression is
+        no longer exactly isometric after enrichments; the uncompressed criterion is still
+        evaluated exactly (:meth:`_stacked_error`) and the fit tightened until it holds.
+        Cost per enrichment :math:`O((k + m_{new})N + rN)`.
+        """
+        r, m = self._E.shape[2], len(self.training)
+        if not hasattr(self, "_ecm_rows"):
+            G, self._ecm_sig = self._ecm_matrix()
+            self._ecm_rows = _Rows(G, spare=4 * len(self._ecm_sig))
+            self._ecm_r, self._ecm_m, self._ecm_extra = r, m, []
+            return
+        Ew = self._E * self.w[:, None, None]
+        S = self.training.stress
+        for l in range(self._ecm_r, r):
+            self._ecm_rows.extend(np.einsum("jqi,qi->jq", self._ecm_sig, Ew[:, :, l], optimize=True))
+            for s, d in self._ecm_extra:
+                self._ecm_rows.append((S[s] * Ew[:, :, l]).sum(axis=1) * d)
+        for s in range(self._ecm_m, m):
+            d = 1.0 / np.sqrt(max(self._gn2[s], 1e-300))
+            self._ecm_rows.extend(np.einsum("qi,qil->lq", S[s], Ew, optimize=True) * d)
+            self._ecm_extra.append((s, d))
+        self._ecm_r, self._ecm_m = r, m
 
     def _fit_ecm(self) -> Cubature:
-        """NNOMP on the compressed matrix (warm-started from the current rule), its tolerance
-        tightened until the uncompressed training criterion (:meth:`cubature_error`) holds."""
-        G = self._ecm_matrix()
+        """NNOMP on the fitted matrix, warm-started from the current rule (its points and
+        weights), its tolerance tightened until the uncompressed training criterion
+        (:meth:`cubature_error`) holds. The compressed tolerance that made the criterion hold
+        is remembered: the next fit (after an enrichment) starts from it."""
+        G = self._ecm_rows.array
         previous = getattr(self, "ecm", None)
-        tol = self.cfg.ecm_tol
+        tol = min(self.cfg.ecm_tol, getattr(self, "_ecm_fit_tol", self.cfg.ecm_tol))
+        pts, wts = (None, None) if previous is None else (previous.points, previous.weights)
         for _ in range(8):
-            c = nnomp(G, tol, initial=None if previous is None else previous.points)
+            c = nnomp(G, tol, initial=pts, initial_weights=wts, batch=self.cfg.ecm_batch)
             err = self._stacked_error(c)
             if err <= self.cfg.ecm_tol:
                 break
             tol *= 0.7 * self.cfg.ecm_tol / err
-            previous = c
+            pts, wts = c.points, c.weights
+        self._ecm_fit_tol = tol
         c.training_error = err
         return c
 
     def _stacked_error(self, c: Cubature) -> float:
         r"""The ``stacked`` error of :meth:`cubature_error` for the rule ``c``, all training snapshots.
 
-        :math:`G^s x = \sum_q x_q w_q E_q^T\sigma^s_q`: one (m, 4N) @ (4N, r) product per
-        weight vector :math:`x` (the exact integral, :math:`x = 1`, and the rule).
+        The exact :math:`g^s = G^s 1` are kept up to date by :meth:`_sync_pods`; the rule's
+        :math:`G^s_{:\mathcal Q}\omega = \sigma^s_{\mathcal Q} \cdot (\omega w E)_{\mathcal Q}`
+        is one (m, 4|Q|) @ (4|Q|, r) product.
         """
-        S = self.training.stress.reshape(len(self.training), -1)
-        Ew = self._E * self.w[:, None, None]
-        exact = S @ Ew.reshape(4 * self.N, -1)
-        approx = S.reshape(len(S), self.N, 4)[:, c.points].reshape(len(S), -1) @ \
-            (Ew[c.points] * c.weights[:, None, None]).reshape(4 * len(c.points), -1)
+        Q = c.points
+        S_Q = self.training.stress[:, Q].reshape(len(self._exact), -1)
+        approx = S_Q @ (self._E[Q] * (c.weights * self.w[Q])[:, None, None]).reshape(4 * len(Q), -1)
+        exact = self._exact
         n2 = np.maximum(self._gn2, 1e-300)
         return float(np.sqrt((((approx - exact) ** 2).sum(axis=1) / n2).sum() / ((exact ** 2).sum(axis=1) / n2).sum()))
 
@@ -695,7 +903,8 @@ class BladeROM:
         a = np.zeros(self.modes.shape[1])
         state = InternalVariables.zeros(len(self.ecm.points))
         shadow = InternalVariables.zeros(self.N) if shadow_mode else None
-        p_bases = [self.gappy_p.basis]
+        p_bases = [self.gappy_p]
+        parts = {"hf_step": 0.0, "sync": 0.0, "ecm": 0.0, "gappy": 0.0, "other": 0.0}
         records: list[StepRecord] = []
         t_prev = 0.0
         t_enrich = 0.0
@@ -716,7 +925,9 @@ class BladeROM:
                 s.set_internal_variables(self._full_state(state, shadow))
                 s.t = t_prev
                 hf.lam.assign(lam)
+                t1 = time.perf_counter()
                 s.step(dt)
+                parts["hf_step"] += time.perf_counter() - t1
                 u_hf = np.array(s.u.dat.data_ro).ravel()
                 full = s.internal_variables()
                 self.training.append(u_hf, full.p, np.array(s.stress_q.dat.data_ro), full.eps_p)
@@ -726,8 +937,10 @@ class BladeROM:
                 state_new = full.take(self.ecm.points)
                 if shadow_mode:
                     shadow = full
-                p_bases.append(self.gappy_p.basis)
+                p_bases.append(self.gappy_p)
                 t_enrich += time.perf_counter() - t0
+                for k, v in self.last_rebuild.items():
+                    parts[k] += v
             elif shadow_mode:
                 eps = (self.B @ (self.modes @ a_new)).reshape(self.N, 4)
                 T_all = self._temperature_all(load, lam)
@@ -736,7 +949,8 @@ class BladeROM:
             records.append(StepRecord(n, float(t), eta, eta_s, eta_p, enriched, its, self.modes.shape[1],
                                       len(self.ecm.points), a.copy(), self.gappy_p.fit(state.p), len(p_bases) - 1))
         online = time.perf_counter() - t_start
-        return ROMRun(load, records, online, t_enrich, self.modes, p_bases)
+        parts["other"] = t_enrich - sum(parts.values())
+        return ROMRun(load, records, online, t_enrich, self.modes, p_bases, parts)
 
     def _temperature_all(self, load: ThermalLoad, lam: float) -> np.ndarray:
         from simulations.blade.loading import hot_spot_values
@@ -751,6 +965,7 @@ class BladeROM:
         new.cfg = replace(self.cfg)
         new.training = self.training.copy()
         new.offline_seconds = dict(self.offline_seconds)
-        for name in ("_pod_s", "_pod_p", "_pod_e"):
+        for name in ("_pod_s", "_pod_p", "_pod_e", "_ecm_rows"):
             setattr(new, name, getattr(self, name).copy())
+        new._gn2, new._exact, new._ecm_extra = self._gn2.copy(), self._exact.copy(), list(self._ecm_extra)
         return new

@@ -446,6 +446,8 @@ def main(args) -> int:
         cfg.data_dir = args.data_dir
     if args.refine is not None:
         cfg.refine = args.refine
+    if getattr(args, "rupture", None):
+        cfg.rupture = args.rupture
     data_dir(cfg.data_dir)               # a clear error now, not after building the mesh
     movers = args.mover or [cfg.loop.mover]
     base = Path(args.output_dir or cfg.loop.output_dir)
@@ -462,8 +464,10 @@ def main(args) -> int:
                        "output": str(base / label / "solution.pvd")}
     base.mkdir(parents=True, exist_ok=True)
     with atomic_path(base / "summary.json") as tmp:
-        Path(tmp).write_text(json.dumps({"case": "tohoku", "runs": runs}, indent=2, default=float))
-    print(f"\nTohoku 2011 (Satake et al. 2013 source), linear shallow water, dt = {cfg.dt:g} s, "
+        Path(tmp).write_text(json.dumps({"case": "tohoku", "rupture": cfg.rupture, "runs": runs}, indent=2,
+                                        default=float))
+    print(f"\nTohoku 2011 (Satake et al. 2013 source, {cfg.rupture} rupture), linear shallow water, "
+          f"dt = {cfg.dt:g} s, "
           f"T = {cfg.T / 3600:g} h")
     names = list(next(iter(runs.values()))["gauges"])
     for label, r in runs.items():

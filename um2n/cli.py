@@ -119,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     to = sim.add_parser("tohoku", help="the 2011 Tohoku tsunami on real bathymetry, against 16 gauges",
                         description="Two hours of the 2011 Tohoku tsunami: linear shallow water (DG1, Crank-"
                         "Nicolson, dt 60 s) on japan_sea.msh with the data's bathymetry, from the Okada "
-                        "displacement of the Satake et al. (2013) source. Writes OUTPUT/<run>/solution.pvd, "
+                        "displacement of the Satake et al. (2013) source, released in time as the paper's "
+                        "rupture model does (start times, five slip windows). Writes OUTPUT/<run>/solution.pvd, "
                         "gauges.csv, gauges.png (model against observations) and gauge_scores.json, and prints "
                         "arrival time, peak and correlation at each gauge. The data (from the Thetis project, "
                         "MIT licence) is not part of um2n: see --data-dir.")
@@ -127,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     to.add_argument("--data-dir", metavar="DIR",
                     help="the Tohoku data folder (default: $UM2N_TOHOKU_DATA, else ../shared/data/tohoku)")
     to.add_argument("--refine", type=int, help="refine the mesh uniformly this many times (1: 4x the cells)")
+    to.add_argument("--rupture", choices=["kinematic", "instantaneous"],
+                    help="kinematic (default): the source's slip in time; instantaneous: all the slip at t = 0")
     br = sim.add_parser("blade-rom", help="turbine-blade reduced-order model with a Gappy-POD error indicator",
                         description="Elasto-viscoplastic turbine-blade section (plane strain, Norton flow with "
                         "kinematic hardening) under hot-spot thermal loads: the HF mesh is r-adapted once by "

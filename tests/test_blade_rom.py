@@ -210,7 +210,10 @@ def test_rom_with_enrichment_is_accurate_on_unseen_loads(study):
 
     Interior loads (y = 11, 15, 19): 0.10 - 0.18 % without enrichment, no enrichment. The load
     outside the training range (y = 26): 7.5 % without enrichment, 0.4 % with 5 enrichments
-    (steps 0, 6, 7, 9, 32)."""
+    (steps 0, 6, 7, 9, 32). The last one, early in the unloading, where the misfit grown over
+    the hold crosses the tolerance (0.0336 against 0.0335), raised the error relative to the
+    largest displacement from 0.15 % to 0.75 % (the HF step starts from the Gappy-reconstructed
+    internal variables)."""
     case, summary, _, _ = study
     loads = summary["loads"]
     assert len(loads) >= 4
@@ -232,8 +235,9 @@ def test_rom_with_enrichment_is_accurate_on_unseen_loads(study):
 
 # The online speed-up (HF cycle time / ROM online time, same load, same run) is a timing: it
 # is measured by benchmarks/blade_rom.py (benchmarks/results/blade_rom.json), not asserted in a
-# test. Measured: 44x, 30x, 25x on the interior loads (no enrichment), 1.2x on y = 26 (5
-# enrichments); 4.2x overall over the four (the issue asks for 10x).
+# test. Measured (benchmark): 25x, 40x, 28x on the interior loads (no enrichment), 1.3x on
+# y = 26 (5 enrichments, 2.4 s of enrichment of 2.5 s online); 4.7x overall over the four (the
+# issue asks for 10x; 30x over the interior three).
 
 
 @pytest.mark.slow

@@ -48,7 +48,9 @@ def main() -> int:
                       "hf_seconds": r["hf_seconds"],
                       "error_u_cycle_enrichment": e["error_u_cycle"], "error_u_cycle_no_enrichment": n["error_u_cycle"],
                       "error_p_end_enrichment": e["error_p_end"], "error_p_end_no_enrichment": n["error_p_end"],
-                      "enrichments": e["enrichments"], "error_u_max_step_enrichment": e["error_u_max_step"], "enrichment_steps": [x["step"] for x in e["steps"] if x["enriched"]],
+                      "enrichments": e["enrichments"], "error_u_max_step_enrichment": e["error_u_max_step"],
+                      "error_u_max_step_no_enrichment": n["error_u_max_step"],
+                      "indicator_max_no_enrichment": max(x["indicator"] for x in n["steps"]), "enrichment_steps": [x["step"] for x in e["steps"] if x["enriched"]],
                       "online_seconds_enrichment": e["online_seconds"], "of_which_enrichment_seconds": e["enrichment_seconds"],
                       "enrichment_seconds_by_part": e["enrichment_parts"],
                       "online_seconds_no_enrichment": n["online_seconds"],
@@ -57,7 +59,7 @@ def main() -> int:
     out = {"case": "blade-rom", "machine": platform.processor() or platform.machine(),
            "hf": s["hf"], "offline": {k: v for k, v in s["offline"].items() if k != "training_loads"},
            "training_loads": s["offline"]["training_loads"], "rom_config": vars(cfg.rom),
-           "adapt": s["adapt"], "loads": loads, "overall": s["overall"], "spearman": s["spearman"],
+           "adapt": s["adapt"], "calibration": s["calibration"], "loads": loads, "overall": s["overall"], "spearman": s["spearman"],
            "rom_study_wall_s": wall,
            "definitions": {"error_u_cycle": "sqrt(sum_n |u_rom^n - u_hf^n|_L2^2 / sum_n |u_hf^n|_L2^2) over the 40 steps",
                            "error_u (per step)": "|u_rom^n - u_hf^n|_L2 / |u_hf^n|_L2, ROM and HF each run over the cycle",
@@ -66,8 +68,14 @@ def main() -> int:
                                       "and rebuilds), same load, same run; the enriched ROM is one adaptive online "
                                       "phase over the unseen loads in the listed order (enrichments kept)",
                            "overall speedup": "sum of the HF times / sum of the ROM online times over the unseen loads",
-                           "indicator": "relative Gappy-POD residual of sqrt(w) sigma at the reduced points (stress "
-                                        "indicator, decides enrichment); indicator_p: the same for p",
+                           "error_u_cyclemax (per step)": "|u_rom^n - u_hf^n|_L2 / max_{k<=n} |u_hf^k|_L2",
+                           "indicator": "Gappy-POD residual of sqrt(w) sigma at the reduced points over the largest "
+                                        "|sqrt(w) sigma| at the reduced points so far in the cycle (decides enrichment; "
+                                        "tolerance from leave-one-load-out ROMs, 'calibration'); "
+                                        "indicator_stress_current: the former one, over the current norm; "
+                                        "indicator_p: the same for p",
+                           "spearman": "over all steps of all unseen loads (and of those inside the training range), "
+                                       "ROM without enrichment",
                            "error_p_end": "weighted l2 error of the Gappy-POD p at the end of the cycle, relative"}}
     if not a.no_mover:
         rc = BladeROMConfig()

@@ -2,8 +2,10 @@
 
 The numbers quoted in comments were measured on this machine (2 cores, shared) with the
 default ``BladeROMConfig`` (HF on the mesh adapted to the 8 training hot spots, 40 steps;
-3 unseen loads half-way between training positions, stress indicator at 0.07, the enriched
-ROM kept from one load to the next)."""
+4 unseen loads: 3 half-way between training positions, y = 11, 15, 19, and one outside the
+training range, y = 26; stress indicator over the largest stress norm of the cycle, its
+tolerance calibrated by leave-one-load-out ROMs; the enriched ROM kept from one load to the
+next)."""
 
 from __future__ import annotations
 
@@ -156,24 +158,76 @@ def test_offline_pod_and_cubature_meet_their_tolerances(study):
     assert np.linalg.norm(G[:, c.points] @ c.weights - b) <= cfg.ecm_tol * np.linalg.norm(b)
 
 
+def _inside(case, r) -> bool:
+    ys = [L.x_h[1] for L in case.train]
+    return min(ys) <= r["load"]["x_h"][1] <= max(ys)
+
+
+@pytest.mark.slow
+def test_indicator_tolerance_is_calibrated_on_the_training_loads(study):
+    """The tolerance is the smallest indicator over the leave-one-load-out steps whose error
+    (relative to the largest displacement so far) exceeds 1 %: recomputed here from the
+    stored per-load data it separates the interior unseen loads from the extrapolated one."""
+    case, summary, _, _ = study
+    cal = summary["calibration"]
+    tol = case.cfg.rom.indicator_tol
+    assert cal["indicator_tol"] == tol and cal["target_error"] == 0.01
+    assert len(cal["loads"]) == len(case.train) and cal["steps"] == 40 * len(case.train)
+    assert cal["steps_over_target"] >= 10                                         # leave-one-out errors exceed 1 %
+    assert 0.01 < tol < 0.1, tol                                                  # 0.033
+    # loads whose leave-one-out error never exceeds the target do not set the tolerance
+    over = [L for L in cal["loads"] if L["error_u_cyclemax_max"] > 0.01]
+    assert over and min(L["indicator_min"] for L in over) <= tol + 1e-15
+    for r in summary["loads"]:
+        eta = max(s["indicator"] for s in r["no_enrichment"]["steps"])
+        if _inside(case, r):
+            assert eta < tol, (r["load"], eta)                                    # 0.020, 0.020, 0.029
+        else:
+            assert eta > 5 * tol, (r["load"], eta)                                # 0.69 at y = 26
+
+
+@pytest.mark.slow
+def test_indicator_does_not_rise_when_the_load_is_removed(study):
+    """Unloading (t > 30 s) leaves the stress misfit at the reduced points as it was; the
+    indicator over the largest stress norm of the cycle stays within 20 % of its value at the
+    end of the hold (measured: at most +7 %), while the former one (over the current norm) rose
+    by a factor 2.5 - 3.7 on the interior loads."""
+    case, summary, _, _ = study
+    for r in summary["loads"]:
+        if not _inside(case, r):
+            continue
+        st = r["no_enrichment"]["steps"]
+        hold = [s for s in st if s["t"] <= 30.0][-1]
+        down = [s for s in st if s["t"] > 30.0]
+        assert max(s["indicator"] for s in down) <= 1.2 * hold["indicator"], r["load"]
+        assert max(s["indicator_stress_current"] for s in down) >= 2.0 * hold["indicator_stress_current"], r["load"]
+        assert not any(s["enriched"] for s in r["enrichment"]["steps"])
+
+
 @pytest.mark.slow
 def test_rom_with_enrichment_is_accurate_on_unseen_loads(study):
-    """The enriched ROM is one adaptive online phase over the 3 unseen loads, in order.
+    """The enriched ROM is one adaptive online phase over the 4 unseen loads, in order.
 
-    With 8 training hot spots 2 mm apart the ROM meets the 1 % target without enrichment
-    (measured 0.10 - 0.18 %); the indicator still exceeds 0.07 once on the last two loads,
-    in the unloading (steps 34, 35), where the relative stress residual grows as the stress
-    falls; those enrichments leave the error where it was."""
-    _, summary, _, _ = study
+    Interior loads (y = 11, 15, 19): 0.10 - 0.18 % without enrichment, no enrichment. The load
+    outside the training range (y = 26): 7.5 % without enrichment, 0.4 % with 5 enrichments
+    (steps 0, 6, 7, 9, 32). The last one, early in the unloading, where the misfit grown over
+    the hold crosses the tolerance (0.0336 against 0.0335), raised the error relative to the
+    largest displacement from 0.15 % to 0.75 % (the HF step starts from the Gappy-reconstructed
+    internal variables)."""
+    case, summary, _, _ = study
     loads = summary["loads"]
-    assert len(loads) >= 3
+    assert len(loads) >= 4
     modes = summary["offline"]["modes"]
     for r in loads:
         enr, plain = r["enrichment"], r["no_enrichment"]
-        assert enr["error_u_cycle"] <= 0.005, enr["error_u_cycle"]                # 0.18 %, 0.12 %, 0.11 %
-        assert plain["error_u_cycle"] <= 0.005, plain["error_u_cycle"]            # 0.18 %, 0.10 %, 0.10 %
-        assert enr["error_u_cycle"] <= 1.5 * plain["error_u_cycle"]
-        assert 0 <= enr["enrichments"] <= 3                                       # 0, 1, 1
+        assert enr["error_u_cycle"] <= 0.01, enr["error_u_cycle"]                 # 0.18, 0.10, 0.10, 0.42 %
+        if _inside(case, r):
+            assert plain["error_u_cycle"] <= 0.005, plain["error_u_cycle"]        # 0.18 %, 0.10 %, 0.10 %
+            assert enr["enrichments"] == 0
+        else:
+            assert plain["error_u_cycle"] > 0.02, plain["error_u_cycle"]          # 7.5 %: enrichment is needed
+            assert 1 <= enr["enrichments"] <= 10                                  # 5
+            assert enr["error_u_cycle"] <= 0.2 * plain["error_u_cycle"]
         modes += enr["enrichments"]                                               # enrichments are kept
         assert enr["modes_end"] == modes
     assert sum(r["enrichment"]["enrichments"] for r in loads) >= 1
@@ -181,13 +235,15 @@ def test_rom_with_enrichment_is_accurate_on_unseen_loads(study):
 
 # The online speed-up (HF cycle time / ROM online time, same load, same run) is a timing: it
 # is measured by benchmarks/blade_rom.py (benchmarks/results/blade_rom.json), not asserted in a
-# test. Measured: 41x, 6.0x, 4.3x with enrichment (0, 1, 1 enrichments; 7.5x overall; the
-# issue asks for 10x), 38 - 44x without.
+# test. Measured (benchmark): 25x, 40x, 28x on the interior loads (no enrichment), 1.3x on
+# y = 26 (5 enrichments, 2.4 s of enrichment of 2.5 s online); 4.7x overall over the four (the
+# issue asks for 10x; 30x over the interior three).
 
 
 @pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="the stress indicator ranks the per-step displacement error with "
-                   "Spearman 0.54 (120 steps), below 0.8; see test_indicator_relations")
+                   "Spearman 0.74 (160 steps, 4 unseen loads; 0.43 over the 120 of the interior loads), "
+                   "below 0.8; see test_indicator_relations")
 def test_indicator_tracks_the_displacement_error(study):
     _, summary, _, _ = study
     assert summary["spearman"]["indicator_vs_error_u"] >= 0.8
@@ -195,20 +251,23 @@ def test_indicator_tracks_the_displacement_error(study):
 
 @pytest.mark.slow
 def test_indicator_relations(study):
-    """Spearman over all steps of the 3 unseen loads, ROM without enrichment, each step's
+    """Spearman over all steps of the 4 unseen loads, ROM without enrichment, each step's
     error against the HF solution of the same step.
 
-    The stress indicator (which decides enrichment) ranks the per-step displacement error
-    with 0.54 over 120 steps (0.72 with the former 4 training loads, whose errors were
-    larger and mostly thermo-elastic); the p indicator cannot (zero before plastic flow;
-    -0.59 over the 110 plastic steps) but ranks the error of p with 0.88.
+    The stress indicator ranks the per-step displacement error e_u with 0.74 over 160 steps
+    (0.71 against the error over the largest displacement so far), 0.43 over the 120 steps of
+    the interior loads, whose errors (0.1 %) are at the level of the POD truncation; the
+    former indicator (over the current stress norm) reaches 0.80 / 0.54 against e_u, both
+    normalisations falling during unloading. The p indicator ranks the error of p with 0.95.
     """
     _, summary, _, _ = study
     sp = summary["spearman"]
-    assert sp["pairs"] >= 100 and sp["pairs_plastic"] >= 60
-    assert 0.4 <= sp["indicator_vs_error_u"] < 0.8, sp
-    assert sp["indicator_p_vs_error_p"] >= 0.8, sp
-    assert sp["indicator_p_vs_error_u"] < 0, sp
+    assert sp["pairs"] >= 150 and sp["pairs_plastic"] >= 100 and sp["pairs_inside_training_range"] >= 100
+    assert 0.6 <= sp["indicator_vs_error_u"] < 0.8, sp                            # 0.74
+    assert 0.6 <= sp["indicator_vs_error_u_cyclemax"] < 0.8, sp                   # 0.71
+    assert 0.2 <= sp["inside_training_range"]["indicator_vs_error_u"] < 0.6, sp   # 0.43
+    assert sp["former_indicator_vs_error_u"] >= 0.7, sp                           # 0.80
+    assert sp["indicator_p_vs_error_p"] >= 0.8, sp                                # 0.95
 
 
 @pytest.mark.slow
@@ -226,7 +285,7 @@ def test_enrichment_happens_exactly_when_the_indicator_exceeds_the_tolerance(stu
             n_enriched += int(row["enriched"])
         else:
             assert int(row["enriched"]) == 0
-    assert n_enriched >= 1                                                        # 2
+    assert n_enriched >= 1                                                        # 5
     for name in ("summary.json", "indicator_vs_error.png", "indicator_history.png", "load0/blade_rom.pvd"):
         assert (out / name).exists(), name
 

@@ -260,6 +260,7 @@ class ShallowWaterProblem:
 
     def setup_moving_mesh(self, mesh, monitor_alpha: float, monitor_power: float) -> None:
         self.swe.store_momentum()
+        self._momentum_stale = False
         self.monitor_alpha, self.monitor_power = monitor_alpha, monitor_power
         P1 = fd.FunctionSpace(mesh, "CG", 1)
         self.eta_p1 = fd.Function(P1, name="elevation_P1")
@@ -274,7 +275,16 @@ class ShallowWaterProblem:
 
     def step(self, t: float) -> None:
         self.swe.step()
-        self.swe.store_momentum()
+        self._momentum_stale = True
+
+    def sync_fields(self) -> None:
+        """The momentum from the state advanced since the last move, before a transfer or a
+        checkpoint (only then: the projection costs half a linear Tohoku step). Right after a
+        move the transferred momentum is kept: the velocity was recovered from it, and a
+        projection round trip would change what a resumed run starts from."""
+        if self._momentum_stale:
+            self.swe.store_momentum()
+            self._momentum_stale = False
 
     def monitor(self) -> fd.Function:
         from um2n.fem.monitors import hessian_monitor
@@ -284,6 +294,7 @@ class ShallowWaterProblem:
 
     def mesh_moved(self) -> None:
         self.swe.mesh_moved()
+        self._momentum_stale = False          # the momentum is the transferred one
         self.p1_solver.invalidate_jacobian()
 
     def output_functions(self) -> list:

@@ -102,6 +102,11 @@ class MovingMeshProblem(ABC):
     def monitor(self) -> fd.Function:
         """A P1 monitor function (values >= 1 after normalisation) from the current solution."""
 
+    def sync_fields(self) -> None:
+        """Bring :meth:`fields` up to date with the solver's state just before the loop reads
+        them (a transfer, a checkpoint), for fields derived from it, such as a momentum
+        :math:`q = Hu` kept beside a velocity; by default nothing (they are the state)."""
+
     def mesh_moved(self) -> None:
         """Refresh what depends on the geometry (re-evaluate data, reset solvers)."""
 
@@ -337,6 +342,7 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
         moved = False
         if cfg.mover != "none" and step % cfg.move_every == 0 and step < problem.num_steps:
             m = problem.monitor()
+            problem.sync_fields()
             transfer.before_move()
             frozen_monitor.dat.data[transfer.vertex_perm] = m.dat.data_ro
             t2 = time.perf_counter()
@@ -362,6 +368,7 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
             vtk.write(*problem.output_functions(), time=t)
         snapshot(step, t)
         if step % cfg.checkpoint_every == 0 or (step == end and stop_after is None):
+            problem.sync_fields()
             _save_checkpoint(ckpt, mesh, xi_fn, fields, step, t,
                              {"moves": result.moves, "moves_rejected": result.moves_rejected,
                               "max_inverted": result.max_inverted})

@@ -118,15 +118,6 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(spearmanr(x, y).statistic) if len(x) > 2 else float("nan")
 
 
-def _mass_matrix(V):
-    import firedrake as fd
-    import scipy.sparse as sp
-
-    M = fd.assemble(fd.inner(fd.TrialFunction(V), fd.TestFunction(V)) * fd.dx).petscmat
-    ip, ix, d = M.getValuesCSR()
-    return sp.csr_matrix((d, ix, ip), shape=M.getSize())
-
-
 def calibrate_indicator_tol(case: "BladeROMCase", steps_per_load: int) -> dict:
     r"""The indicator tolerance from leave-one-load-out ROMs on the training data.
 
@@ -210,7 +201,7 @@ class BladeROMCase:
         t0 = time.perf_counter()
         self.rom = BladeROM(self.hf, self.training, cfg.rom, make_hf=self._make_hf)
         self.timings["offline_reduction"] = time.perf_counter() - t0
-        self.M = _mass_matrix(self.hf.solver.V)
+        self.M = self.hf.solver.mass_matrix()
         self.w = self.hf.solver.quadrature_weights()
         self.calibration = None
         if cfg.calibrate_tol:

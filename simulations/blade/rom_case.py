@@ -115,8 +115,10 @@ class BladeROMConfig:
     target_error: float = 0.01            # the per-step displacement error the tolerance stands for
     adapt_mesh: bool = True               # r-adapt the HF mesh once (UM2N) before the offline phase
     rom: ROMConfig = field(default_factory=lambda: ROMConfig(pod_tol=1e-4, ecm_tol=1e-3, ecm_stress_tol=1e-4,
-                                                             ecm_batch=8, indicator="stress", indicator_tol=0.07))
-    # (indicator_tol: used only with calibrate_tol = False; otherwise replaced by the calibration)
+                                                             ecm_batch=8, indicator="hierarchical",
+                                                             indicator_tol=0.07))
+    # (indicator_tol: replaced by target_error for the hierarchical indicator, by the calibration for
+    # the stress/p indicators with calibrate_tol; used as given only with "stress"/"p" and calibrate_tol = False)
     adapt: AdaptConfig = field(default_factory=lambda: AdaptConfig(kind="hessian", strength=3.0, power=0.5))
     output_dir: str = "output/blade-rom"
     vtk: bool = True

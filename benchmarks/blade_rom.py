@@ -6,7 +6,7 @@ The ROM study is the default ``um2n simulate blade-rom`` configuration, or ``--l
 finer HF mesh (the speed-ups grow with it). The mover study: lc = 2 coarse (static and
 UM2N-adapted, equal dofs) against an lc = 0.5 reference, dt = 2 s. Usage::
 
-    bash install/run.sh benchmarks/blade_rom.py [--lc 1.0] [--no-mover]
+    bash install/run.sh benchmarks/blade_rom.py [--lc 1.0] [--indicator hierarchical] [--no-mover]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import json
 import platform
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,12 +32,16 @@ def main() -> int:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lc", type=float, default=None, help="HF mesh size (default: the case's)")
+    ap.add_argument("--indicator", choices=("stress", "p", "hierarchical"), default=None,
+                    help="the indicator deciding enrichment (default: the case's)")
     ap.add_argument("--no-mover", action="store_true", help="skip the mover study")
     ap.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "blade_rom.json"))
     a = ap.parse_args()
     cfg = BladeROMConfig(progress=False, vtk=False)
     if a.lc:
         cfg.lc = a.lc
+    if a.indicator:
+        cfg.rom = replace(cfg.rom, indicator=a.indicator)
     t0 = time.perf_counter()
     case = BladeROMCase(cfg)
     s = case.run()
@@ -50,7 +55,11 @@ def main() -> int:
                       "error_p_end_enrichment": e["error_p_end"], "error_p_end_no_enrichment": n["error_p_end"],
                       "enrichments": e["enrichments"], "error_u_max_step_enrichment": e["error_u_max_step"],
                       "error_u_max_step_no_enrichment": n["error_u_max_step"],
-                      "indicator_max_no_enrichment": max(x["indicator"] for x in n["steps"]), "enrichment_steps": [x["step"] for x in e["steps"] if x["enriched"]],
+                      "indicator_max_no_enrichment": max(x["indicator"] for x in n["steps"]),
+                      "indicator_stress_max_no_enrichment": max(x["indicator_stress"] for x in n["steps"]),
+                      "indicator_hierarchical_max_no_enrichment": max(x["indicator_hierarchical"] for x in n["steps"]),
+                      "error_u_cyclemax_max_no_enrichment": max(x["error_u_cyclemax"] for x in n["steps"]),
+                      "enrichment_steps": [x["step"] for x in e["steps"] if x["enriched"]],
                       "online_seconds_enrichment": e["online_seconds"], "of_which_enrichment_seconds": e["enrichment_seconds"],
                       "enrichment_seconds_by_part": e["enrichment_parts"],
                       "online_seconds_no_enrichment": n["online_seconds"],
@@ -69,11 +78,20 @@ def main() -> int:
                                       "phase over the unseen loads in the listed order (enrichments kept)",
                            "overall speedup": "sum of the HF times / sum of the ROM online times over the unseen loads",
                            "error_u_cyclemax (per step)": "|u_rom^n - u_hf^n|_L2 / max_{k<=n} |u_hf^k|_L2",
-                           "indicator": "Gappy-POD residual of sqrt(w) sigma at the reduced points over the largest "
-                                        "|sqrt(w) sigma| at the reduced points so far in the cycle (decides enrichment; "
-                                        "tolerance from leave-one-load-out ROMs, 'calibration'); "
-                                        "indicator_stress_current: the former one, over the current norm; "
-                                        "indicator_p: the same for p",
+                           "indicator": "the one deciding enrichment (rom_config.indicator)",
+                           "indicator_hierarchical": "hierarchical estimate zeta (one Newton correction of the ROM "
+                                                     "solution in the richer POD space Z, integrated by Z's own ECM "
+                                                     "rule, its L2 norm) over max_{k<=n} |u_rom^k|_L2; tolerance "
+                                                     "target_error (no calibration)",
+                           "indicator_stress": "Gappy-POD residual of sqrt(w) sigma at the reduced points over the "
+                                               "largest |sqrt(w) sigma| at the reduced points so far in the cycle "
+                                               "(tolerance from leave-one-load-out ROMs when it decides); "
+                                               "indicator_stress_current: over the current norm; indicator_p: the "
+                                               "same for p",
+                           "spearman.hierarchical": "estimate_over_u_rom_vs_error_u: zeta/|u_rom^n| vs error_u; "
+                                                    "indicator_vs_error_u_cyclemax: zeta/max_k|u_rom^k| vs "
+                                                    "error_u_cyclemax; estimate_over_true_error: zeta / "
+                                                    "|u_rom - u_hf|_L2 over the steps",
                            "spearman": "over all steps of all unseen loads (and of those inside the training range), "
                                        "ROM without enrichment",
                            "error_p_end": "weighted l2 error of the Gappy-POD p at the end of the cycle, relative"}}

@@ -3,9 +3,9 @@
 The numbers quoted in comments were measured on this machine (2 cores, shared) with the
 default ``BladeROMConfig`` (HF on the mesh adapted to the 8 training hot spots, 40 steps;
 4 unseen loads: 3 half-way between training positions, y = 11, 15, 19, and one outside the
-training range, y = 26; stress indicator over the largest stress norm of the cycle, its
-tolerance calibrated by leave-one-load-out ROMs; the enriched ROM kept from one load to the
-next)."""
+training range, y = 26; the hierarchical indicator (the estimated displacement error over the
+largest ROM displacement of the cycle) decides enrichment, tolerance target_error = 1 %; the
+stress indicator is still recorded; the enriched ROM kept from one load to the next)."""
 
 from __future__ import annotations
 
@@ -164,69 +164,87 @@ def _inside(case, r) -> bool:
 
 
 @pytest.mark.slow
-def test_indicator_tolerance_is_calibrated_on_the_training_loads(study):
-    """The tolerance is the smallest indicator over the leave-one-load-out steps whose error
-    (relative to the largest displacement so far) exceeds 1 %: recomputed here from the
-    stored per-load data it separates the interior unseen loads from the extrapolated one."""
+def test_indicator_tolerance(study):
+    """The hierarchical indicator is a relative displacement error, so its tolerance is the
+    target error itself (1 %, no calibration): it separates the interior unseen loads (their
+    largest indicator without enrichment is well under 1 %) from the extrapolated one. The
+    leave-one-load-out calibration of the stress indicator still works (recomputed here on
+    the same training data: the smallest stress indicator among steps whose error exceeds 1 %)."""
+    import copy
+    from dataclasses import replace
+
+    from simulations.blade.rom_case import calibrate_indicator_tol
+
     case, summary, _, _ = study
-    cal = summary["calibration"]
     tol = case.cfg.rom.indicator_tol
-    assert cal["indicator_tol"] == tol and cal["target_error"] == 0.01
-    assert len(cal["loads"]) == len(case.train) and cal["steps"] == 40 * len(case.train)
-    assert cal["steps_over_target"] >= 10                                         # leave-one-out errors exceed 1 %
-    assert 0.01 < tol < 0.1, tol                                                  # 0.033
-    # loads whose leave-one-out error never exceeds the target do not set the tolerance
-    over = [L for L in cal["loads"] if L["error_u_cyclemax_max"] > 0.01]
-    assert over and min(L["indicator_min"] for L in over) <= tol + 1e-15
+    assert case.cfg.rom.indicator == "hierarchical"
+    assert summary["calibration"]["method"] == "target_error"
+    assert tol == summary["calibration"]["indicator_tol"] == case.cfg.target_error == 0.01
     for r in summary["loads"]:
         eta = max(s["indicator"] for s in r["no_enrichment"]["steps"])
         if _inside(case, r):
-            assert eta < tol, (r["load"], eta)                                    # 0.020, 0.020, 0.029
+            assert eta < 0.5 * tol, (r["load"], eta)                              # 0.0024, 0.0028, 0.0015
         else:
-            assert eta > 5 * tol, (r["load"], eta)                                # 0.69 at y = 26
+            assert eta > 5 * tol, (r["load"], eta)                                # 0.064 at y = 26
+    stress = copy.copy(case)
+    stress.cfg = replace(case.cfg, rom=replace(case.cfg.rom, indicator="stress"))
+    cal = calibrate_indicator_tol(stress, 40)
+    assert len(cal["loads"]) == len(case.train) and cal["steps"] == 40 * len(case.train)
+    assert cal["steps_over_target"] >= 10                                         # leave-one-out errors exceed 1 %
+    assert 0.01 < cal["indicator_tol"] < 0.1, cal["indicator_tol"]                # 0.0335
+    over = [L for L in cal["loads"] if L["error_u_cyclemax_max"] > 0.01]
+    assert over and min(L["indicator_min"] for L in over) <= cal["indicator_tol"] + 1e-15
 
 
 @pytest.mark.slow
-def test_indicator_does_not_rise_when_the_load_is_removed(study):
-    """Unloading (t > 30 s) leaves the stress misfit at the reduced points as it was; the
-    indicator over the largest stress norm of the cycle stays within 20 % of its value at the
-    end of the hold (measured: at most +7 %), while the former one (over the current norm) rose
-    by a factor 2.5 - 3.7 on the interior loads."""
+def test_indicator_follows_the_error_when_the_load_is_removed(study):
+    """Unloading (t > 30 s) on the interior loads: the hierarchical indicator (estimate over
+    the largest ROM displacement so far) follows the error over the largest HF displacement so
+    far, their ratio staying within [0.7, 2] and within 30 % of its value at the end of the hold
+    (measured: 1.12 -> 1.14-1.36, 1.04 -> 0.91-1.02, 1.31 -> 1.39-1.52), whereas the stress misfit over the current stress norm rose by a
+    factor 2.5 - 3.7 although the error had not changed; no enrichment."""
     case, summary, _, _ = study
+    n = 0
     for r in summary["loads"]:
         if not _inside(case, r):
             continue
+        n += 1
         st = r["no_enrichment"]["steps"]
         hold = [s for s in st if s["t"] <= 30.0][-1]
         down = [s for s in st if s["t"] > 30.0]
-        assert max(s["indicator"] for s in down) <= 1.2 * hold["indicator"], r["load"]
+        r_hold = hold["indicator"] / hold["error_u_cyclemax"]
+        for s in down:
+            ratio = s["indicator"] / s["error_u_cyclemax"]
+            assert 0.7 <= ratio <= 2.0, (r["load"], s["step"], ratio)
+            assert abs(ratio / r_hold - 1) <= 0.3, (r["load"], s["step"], ratio, r_hold)
         assert max(s["indicator_stress_current"] for s in down) >= 2.0 * hold["indicator_stress_current"], r["load"]
         assert not any(s["enriched"] for s in r["enrichment"]["steps"])
+    assert n == 3
 
 
 @pytest.mark.slow
 def test_rom_with_enrichment_is_accurate_on_unseen_loads(study):
     """The enriched ROM is one adaptive online phase over the 4 unseen loads, in order.
 
-    Interior loads (y = 11, 15, 19): 0.10 - 0.18 % without enrichment, no enrichment. The load
-    outside the training range (y = 26): 7.5 % without enrichment, 0.4 % with 5 enrichments
-    (steps 0, 6, 7, 9, 32). The last one, early in the unloading, where the misfit grown over
-    the hold crosses the tolerance (0.0336 against 0.0335), raised the error relative to the
-    largest displacement from 0.15 % to 0.75 % (the HF step starts from the Gappy-reconstructed
-    internal variables)."""
+    Interior loads (y = 11, 15, 19): 0.10 - 0.18 % without enrichment, no enrichment (largest
+    indicator 0.0028 against the tolerance 0.01). The load outside the training range
+    (y = 26): 7.5 % without enrichment, 0.91 % with 2 enrichments (steps 0 and 9). After the
+    first one the estimator underestimates the error (the remaining error lies mostly outside
+    the richer space Z too): at steps 7 and 8 the error relative to the largest displacement
+    reached 1.6 % and 2.3 % while the indicator was 0.0066 and 0.0090; step 9 enriched."""
     case, summary, _, _ = study
     loads = summary["loads"]
     assert len(loads) >= 4
     modes = summary["offline"]["modes"]
     for r in loads:
         enr, plain = r["enrichment"], r["no_enrichment"]
-        assert enr["error_u_cycle"] <= 0.01, enr["error_u_cycle"]                 # 0.18, 0.10, 0.10, 0.42 %
+        assert enr["error_u_cycle"] <= 0.01, enr["error_u_cycle"]                 # 0.18, 0.10, 0.10, 0.91 %
         if _inside(case, r):
             assert plain["error_u_cycle"] <= 0.005, plain["error_u_cycle"]        # 0.18 %, 0.10 %, 0.10 %
             assert enr["enrichments"] == 0
         else:
             assert plain["error_u_cycle"] > 0.02, plain["error_u_cycle"]          # 7.5 %: enrichment is needed
-            assert 1 <= enr["enrichments"] <= 10                                  # 5
+            assert 1 <= enr["enrichments"] <= 10                                  # 2
             assert enr["error_u_cycle"] <= 0.2 * plain["error_u_cycle"]
         modes += enr["enrichments"]                                               # enrichments are kept
         assert enr["modes_end"] == modes
@@ -235,18 +253,25 @@ def test_rom_with_enrichment_is_accurate_on_unseen_loads(study):
 
 # The online speed-up (HF cycle time / ROM online time, same load, same run) is a timing: it
 # is measured by benchmarks/blade_rom.py (benchmarks/results/blade_rom.json), not asserted in a
-# test. Measured (benchmark): 25x, 40x, 28x on the interior loads (no enrichment), 1.3x on
-# y = 26 (5 enrichments, 2.4 s of enrichment of 2.5 s online); 4.7x overall over the four (the
-# issue asks for 10x; 30x over the interior three).
+# test. Measured (benchmark, the hierarchical estimator's cost included): 15.7x, 16.8x, 18.1x
+# on the interior loads (no enrichment; 17.0x, 9.1x, 14.4x in an earlier run of the same code on
+# the shared machine), 2.6x on y = 26 (2 enrichments, 0.80 s of enrichment of 0.96 s online);
+# 7.2x overall over the four (the issue asks for 10x per load).
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="the stress indicator ranks the per-step displacement error with "
-                   "Spearman 0.74 (160 steps, 4 unseen loads; 0.43 over the 120 of the interior loads), "
-                   "below 0.8; see test_indicator_relations")
 def test_indicator_tracks_the_displacement_error(study):
+    """Issue 7: Spearman >= 0.8 between the indicator and the true per-step displacement error
+    over the steps of the unseen loads (ROM without enrichment), for the hierarchical estimate
+    over |u_rom^n| against e_u, and for the indicator (over the largest |u_rom| so far) against
+    the error over the largest |u_hf| so far; over all 4 loads and over the 3 interior ones."""
     _, summary, _, _ = study
-    assert summary["spearman"]["indicator_vs_error_u"] >= 0.8
+    h = summary["spearman"]["hierarchical"]
+    assert summary["spearman"]["indicator"] == "hierarchical"
+    assert h["estimate_over_u_rom_vs_error_u"] >= 0.8, h                        # 0.977
+    assert h["indicator_vs_error_u_cyclemax"] >= 0.8, h                         # 0.972
+    assert h["inside_training_range"]["estimate_over_u_rom_vs_error_u"] >= 0.8, h   # 0.966
+    assert h["inside_training_range"]["indicator_vs_error_u_cyclemax"] >= 0.8, h    # 0.948
 
 
 @pytest.mark.slow
@@ -254,20 +279,49 @@ def test_indicator_relations(study):
     """Spearman over all steps of the 4 unseen loads, ROM without enrichment, each step's
     error against the HF solution of the same step.
 
-    The stress indicator ranks the per-step displacement error e_u with 0.74 over 160 steps
-    (0.71 against the error over the largest displacement so far), 0.43 over the 120 steps of
-    the interior loads, whose errors (0.1 %) are at the level of the POD truncation; the
-    former indicator (over the current stress norm) reaches 0.80 / 0.54 against e_u, both
-    normalisations falling during unloading. The p indicator ranks the error of p with 0.95.
+    The hierarchical estimate is an estimate of the error itself: its ratio to the true
+    |u_rom - u_hf|_L2 has median 1.03 (5-95 %: 0.72 - 1.57). The stress indicator
+    (Gappy residual, recorded alongside) ranks e_u with 0.74 only (0.71 against the error over
+    the largest displacement so far), 0.43 over the interior loads, whose errors (0.1 %) are at
+    the level of the POD truncation; the former stress indicator (over the current stress
+    norm) 0.80 / 0.54. The p indicator ranks the error of p with 0.95.
     """
     _, summary, _, _ = study
     sp = summary["spearman"]
     assert sp["pairs"] >= 150 and sp["pairs_plastic"] >= 100 and sp["pairs_inside_training_range"] >= 100
+    ratio = sp["hierarchical"]["estimate_over_true_error"]
+    assert 0.7 <= ratio["median"] <= 1.5, ratio                                 # 1.03
+    assert ratio["p05"] >= 0.3 and ratio["p95"] <= 3.0, ratio                    # 0.72, 1.57
     assert 0.6 <= sp["indicator_vs_error_u"] < 0.8, sp                            # 0.74
     assert 0.6 <= sp["indicator_vs_error_u_cyclemax"] < 0.8, sp                   # 0.71
     assert 0.2 <= sp["inside_training_range"]["indicator_vs_error_u"] < 0.6, sp   # 0.43
     assert sp["former_indicator_vs_error_u"] >= 0.7, sp                           # 0.80
     assert sp["indicator_p_vs_error_p"] >= 0.8, sp                                # 0.95
+
+
+@pytest.mark.slow
+def test_hierarchical_estimator_data_follow_the_enrichments(study):
+    """The estimator's richer basis Z holds the ROM's modes (offline: as its first columns;
+    after the enrichments of the adaptive online phase: in its span, each new mode appended by
+    Gram-Schmidt), and its reduced data (strains at its points, the reduced external force,
+    the mass Gram matrix) are those of the current Z; a copy is independent."""
+    case, summary, _, _ = study
+    est0, rom = case.rom.estimator, case.rom_online
+    est = rom.estimator
+    V0 = case.rom.modes
+    assert est0.n_modes > V0.shape[1] and len(est0.points) > len(case.rom.ecm.points)   # 58 modes, 654 points
+    np.testing.assert_allclose(est0.Z[:, :V0.shape[1]], V0, atol=1e-12)
+    enrichments = sum(r["enrichment"]["enrichments"] for r in summary["loads"])
+    assert est.n_modes == est0.n_modes + enrichments
+    Z, V = est.Z, rom.modes
+    assert np.abs(Z.T @ Z - np.eye(Z.shape[1])).max() < 1e-10
+    assert np.linalg.norm(Z @ est.T - V) < 1e-8 * np.linalg.norm(V)                   # V in span Z
+    np.testing.assert_allclose(est.MZ, Z.T @ (case.M @ Z), atol=1e-10 * np.abs(est.MZ).max())
+    np.testing.assert_allclose(est.E, est.B_Q @ Z, atol=1e-10 * np.abs(est.E).max())
+    np.testing.assert_allclose(est.Zf1, Z.T @ est.f_ext1, atol=1e-10 * np.abs(est.Zf1).max())
+    c = rom.copy()
+    c.estimator.sync(np.column_stack([c.modes, np.random.default_rng(0).normal(size=len(V))]))
+    assert c.estimator.n_modes == est.n_modes + 1 and est.Z.shape[1] == est.n_modes == est.MZ.shape[0]
 
 
 @pytest.mark.slow
@@ -285,7 +339,7 @@ def test_enrichment_happens_exactly_when_the_indicator_exceeds_the_tolerance(stu
             n_enriched += int(row["enriched"])
         else:
             assert int(row["enriched"]) == 0
-    assert n_enriched >= 1                                                        # 5
+    assert n_enriched >= 1                                                        # 2
     for name in ("summary.json", "indicator_vs_error.png", "indicator_history.png", "load0/blade_rom.pvd"):
         assert (out / name).exists(), name
 

@@ -191,6 +191,7 @@ class QuasiStaticViscoplasticity:
         self.t = 0.0
         self._trial: ConstitutiveResult | None = None
         self._B = None
+        self._M = None
         self.history: list[StepReport] = []
 
     def _tangent_ksp(self, comm) -> PETSc.KSP:
@@ -256,6 +257,18 @@ class QuasiStaticViscoplasticity:
             T[4 * np.arange(rows) + 3, r + 2] = s2 / 2
             self._B = (T.tocsr() @ Bt).tocsr()
         return self._B
+
+    def mass_matrix(self):
+        r"""Sparse :math:`L^2` mass matrix :math:`M` of the displacement space (scipy CSR,
+        (n_dofs, n_dofs), no boundary conditions): :math:`\|u\|_{L^2}^2 = u^TMu` for the dof
+        vector ``u = u.dat.data.ravel()``. Assembled once. Serial only."""
+        if self._M is None:
+            import scipy.sparse as sp
+
+            M = fd.assemble(fd.inner(fd.TrialFunction(self.V), fd.TestFunction(self.V)) * fd.dx).petscmat
+            indptr, indices, data = M.getValuesCSR()
+            self._M = sp.csr_matrix((data, indices, indptr), shape=M.getSize())
+        return self._M
 
     # ------------------------------------------------------------------ state
     def internal_variables(self) -> InternalVariables:

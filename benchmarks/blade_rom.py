@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> int:
-    from simulations.blade.adapt import mover_study
-    from simulations.blade.blade import BladeConfig
-    from simulations.blade.loading import LoadCycle
-    from simulations.blade.rom_case import MOVER_STUDY_TRAIN, BladeROMCase, BladeROMConfig, suction_side_load
+    from um2n_simulations.blade.adapt import mover_study
+    from um2n_simulations.blade.blade import BladeConfig
+    from um2n_simulations.blade.loading import LoadCycle
+    from um2n_simulations.blade.rom_case import MOVER_STUDY_TRAIN, BladeROMCase, BladeROMConfig, suction_side_load
     from um2n.io import atomic_path
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

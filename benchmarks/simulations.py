@@ -51,7 +51,7 @@ def _record(res, wall: float) -> dict:
 
 
 def swirl(args) -> dict:
-    from simulations.swirl import SwirlConfig, run_swirl
+    from um2n_simulations.swirl import SwirlConfig, run_swirl
     from um2n.fem.loop import LoopConfig
 
     out = {}
@@ -71,7 +71,7 @@ def swirl(args) -> dict:
 
 
 def cylinder(args) -> dict:
-    from simulations.cylinder import CylinderConfig, check_reference, run_cylinder
+    from um2n_simulations.cylinder import CylinderConfig, check_reference, run_cylinder
     from um2n.fem.loop import LoopConfig
 
     runs = {"coarse_static": (args.lc, args.lc_cyl, "none"), "coarse_um2n": (args.lc, args.lc_cyl, "um2n"),
@@ -98,7 +98,7 @@ TOHOKU_RUNS = {**RUNS, "fine_um2n": ("um2n", 1), "finer_static": ("none", 2)}
 
 
 def runup(args) -> dict:
-    from simulations.runup import RunupConfig, run_runup
+    from um2n_simulations.runup import RunupConfig, run_runup
     from um2n.fem.loop import LoopConfig
 
     out = {}
@@ -116,7 +116,7 @@ def runup(args) -> dict:
 
 
 def tohoku(args) -> dict:
-    from simulations.tohoku import TohokuConfig, run_tohoku, summarise
+    from um2n_simulations.tohoku import TohokuConfig, run_tohoku, summarise
     from um2n.fem.loop import LoopConfig
 
     out = {}

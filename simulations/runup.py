@@ -11,7 +11,7 @@ to where :math:`\eta = 0.05H`: the wave's front lies at the toe), with :math:`H/
 .. math:: R/d = 2.831\,\sqrt{\cot\beta}\,(H/d)^{5/4} \quad (= 0.0890).
 
 The domain is a channel :math:`[-3, 60] \times [0, 0.2]` m (one element wide by default: the
-problem is one-dimensional), solved by :class:`simulations.shallow_water.ShallowWaterSolver`,
+problem is one-dimensional), solved by :class:`um2n_simulations.shallow_water.ShallowWaterSolver`,
 nonlinear, with wetting and drying (:math:`\alpha` = 5 mm, about the bed's rise over one
 cell), no bottom friction (the analytic law is frictionless) and a horizontal viscosity
 :math:`\nu = 0.05` m²/s. The viscosity is what carries the run-down, where a thin film drains
@@ -40,7 +40,7 @@ from pathlib import Path
 import firedrake as fd
 import numpy as np
 
-from simulations.shallow_water import ShallowWaterOptions, ShallowWaterProblem, ShallowWaterSolver
+from um2n_simulations.shallow_water import ShallowWaterOptions, ShallowWaterProblem, ShallowWaterSolver
 from um2n.fem.loop import LoopConfig, MovingMeshProblem, run_moving_mesh
 from um2n.io import atomic_path, save_figure
 

@@ -2,8 +2,8 @@ r"""Depth-averaged shallow-water equations, DG1-DG1, with wetting and drying.
 
 Tested: a lake at rest stays at rest (well balanced), a linear wave travels at
 :math:`\sqrt{gd}`, the NTHMP run-up matches the analytic law within 5 % with wetting and
-drying (:mod:`simulations.runup`), and the 2011 Tohoku case runs against 16 gauge records
-(:mod:`simulations.tohoku`), both through the moving-mesh loop (:class:`ShallowWaterProblem`).
+drying (:mod:`um2n_simulations.runup`), and the 2011 Tohoku case runs against 16 gauge records
+(:mod:`um2n_simulations.tohoku`), both through the moving-mesh loop (:class:`ShallowWaterProblem`).
 
 Unknowns: the elevation :math:`\eta` and the depth-averaged velocity :math:`u`, both
 discontinuous P1; bathymetry :math:`b` (positive down), total depth :math:`H = \eta + b`.

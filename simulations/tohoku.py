@@ -12,7 +12,7 @@ with the parameters as transcribed by Geoscience Australia (``GeoscienceAustrali
 ``simulations/data/satake2013_tohoku_subfaults.csv``): strike 193°, rake 81°, 50 km long
 subfaults, 25 or 50 km wide, dips 8-16°, each with its total slip (the sum of the model's five
 time windows, applied at t = 0). Each subfault is an Okada (1985) rectangle
-(:mod:`simulations.okada`, Poisson ratio 0.25) placed on the mesh's UTM-54 coordinates; the
+(:mod:`um2n_simulations.okada`, Poisson ratio 0.25) placed on the mesh's UTM-54 coordinates; the
 displacements are summed, and the horizontal displacement adds its effect on the sloping
 seafloor (Tanioka & Satake 1996; :func:`unit_slip_elevations`). Nothing is fitted to the gauges.
 
@@ -34,7 +34,7 @@ slip of the northern near-trench subfaults 0A-0C comes 2-4 min after it.
 ``rupture = "instantaneous"`` puts all the slip in the initial elevation at :math:`t = 0`.
 Left out: the Kajiura smoothing, and the change of depth by the uplift (metres in kilometres).
 
-**Equations.** The linear shallow-water equations (:mod:`simulations.shallow_water`, DG1-DG1,
+**Equations.** The linear shallow-water equations (:mod:`um2n_simulations.shallow_water`, DG1-DG1,
 Crank-Nicolson, dt = 60 s by default) with Coriolis :math:`f = 2\Omega\sin\varphi` (latitude
 of each point), walls on the coasts (tags 200, 300) and :math:`\eta = 0` outside the open
 ocean boundary (tag 100). The bathymetry is read from the data's ``CheckpointFile`` and is
@@ -65,9 +65,9 @@ from pathlib import Path
 import firedrake as fd
 import numpy as np
 
-from simulations.okada import RectangularFault
-from simulations.shallow_water import ShallowWaterOptions, ShallowWaterProblem, ShallowWaterSolver
-from simulations.tohoku_data import Gauge, data_dir, load_bathymetry, load_gauges, utm_from_lonlat
+from um2n_simulations.okada import RectangularFault
+from um2n_simulations.shallow_water import ShallowWaterOptions, ShallowWaterProblem, ShallowWaterSolver
+from um2n_simulations.tohoku_data import Gauge, data_dir, load_bathymetry, load_gauges, utm_from_lonlat
 from um2n.fem.loop import LoopConfig, MovingMeshProblem, run_moving_mesh
 from um2n.io import atomic_path, save_figure
 
@@ -208,7 +208,7 @@ def initial_elevation(bathymetry, space, faults: list[RectangularFault] | None =
 
 def _latitude(x, y) -> np.ndarray:
     """Approximate latitude (degrees) of UTM-54 points, by inverting the northing to first order."""
-    from simulations.tohoku_data import lonlat_from_utm
+    from um2n_simulations.tohoku_data import lonlat_from_utm
 
     return lonlat_from_utm(x, y)[1]
 

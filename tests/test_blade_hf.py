@@ -13,7 +13,7 @@ SQRT3 = np.sqrt(3.0)
 
 # ---------------------------------------------------------------------- the law alone
 def _random_plastic_states(mat, n, seed=0):
-    from simulations.blade.material import InternalVariables
+    from um2n_simulations.blade.material import InternalVariables
 
     rng = np.random.default_rng(seed)
     eps = np.zeros((n, 4))
@@ -29,7 +29,7 @@ def _random_plastic_states(mat, n, seed=0):
 
 @pytest.mark.parametrize("dt, n_T", [(1.0, 0.0), (1e-3, 0.0), (50.0, 0.01)])
 def test_consistent_tangent_matches_finite_differences(dt, n_T):
-    from simulations.blade.material import Material, return_mapping, von_mises
+    from um2n_simulations.blade.material import Material, return_mapping, von_mises
 
     mat = Material(n_T=n_T)
     eps, T, st = _random_plastic_states(mat, 400)
@@ -74,7 +74,7 @@ def _lame_errors(n: int, P: float, mat):
     """Relative L2 errors of the displacement and of the stresses (at the quadrature points)."""
     import firedrake as fd
 
-    from simulations.blade.hf import Dirichlet, QuasiStaticViscoplasticity
+    from um2n_simulations.blade.hf import Dirichlet, QuasiStaticViscoplasticity
 
     a, b = 1.0, 2.0
     mesh = _quarter_annulus(n, a, b)
@@ -102,7 +102,7 @@ def _lame_errors(n: int, P: float, mat):
 
 
 def test_lame_thick_cylinder_matches_analytic_solution_and_converges():
-    from simulations.blade.material import Material
+    from um2n_simulations.blade.material import Material
 
     mat = Material(alpha_th=0.0).elastic()
     errs = {n: _lame_errors(n, 100.0, mat)[:2] for n in (4, 8, 16)}
@@ -114,7 +114,7 @@ def test_lame_thick_cylinder_matches_analytic_solution_and_converges():
 
 
 def test_newton_converges_quadratically_on_a_viscoplastic_step():
-    from simulations.blade.material import Material
+    from um2n_simulations.blade.material import Material
 
     mat = Material(alpha_th=0.0)           # sigma_y = 200: the inner part of the cylinder flows
     _, _, report = _lame_errors(8, 250.0, mat)
@@ -141,8 +141,8 @@ def test_homogeneous_creep_matches_the_norton_ode():
     from scipy.integrate import solve_ivp
     from scipy.optimize import brentq
 
-    from simulations.blade.hf import Dirichlet, QuasiStaticViscoplasticity
-    from simulations.blade.material import Material
+    from um2n_simulations.blade.hf import Dirichlet, QuasiStaticViscoplasticity
+    from um2n_simulations.blade.material import Material
 
     mat = Material(alpha_th=0.0, sigma_y=100.0)
     T, S, t_end, steps, dt0 = 700.0, 300.0, 60.0, 100, 0.02
@@ -182,8 +182,8 @@ def test_homogeneous_creep_matches_the_norton_ode():
 # ---------------------------------------------------------------------- the blade
 @pytest.fixture(scope="module")
 def blade_run(tmp_path_factory):
-    from simulations.blade.blade import BladeConfig, BladeHF
-    from simulations.blade.loading import LoadCycle
+    from um2n_simulations.blade.blade import BladeConfig, BladeHF
+    from um2n_simulations.blade.loading import LoadCycle
 
     out = tmp_path_factory.mktemp("blade")
     cfg = BladeConfig(lc=2.0, lc_hole=1.0, cycle=LoadCycle(t_ramp=10.0, t_hold=10.0, t_down=10.0, dt=5.0),
@@ -204,7 +204,7 @@ def test_blade_meshes_with_its_tags(mesh_file):
 
 
 def test_blade_cycle_localises_plasticity_at_the_hot_spot(blade_run):
-    from simulations.blade.material import von_mises
+    from um2n_simulations.blade.material import von_mises
 
     model, reports, out = blade_run
     cfg, s = model.cfg, model.solver

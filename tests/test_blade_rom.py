@@ -19,7 +19,7 @@ pytestmark = pytest.mark.firedrake
 
 # ---------------------------------------------------------------------- the algebra alone
 def test_pod_gram_pod_and_gram_schmidt_agree_with_the_svd():
-    from simulations.blade.rom import GramPOD, gram_schmidt_append, pod, projection_error
+    from um2n_simulations.blade.rom import GramPOD, gram_schmidt_append, pod, projection_error
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 8)) @ np.diag(10.0 ** -np.arange(8)) @ rng.normal(size=(8, 40))
@@ -46,7 +46,7 @@ def test_pod_gram_pod_and_gram_schmidt_agree_with_the_svd():
 
 
 def test_nnomp_integrates_to_the_tolerance_with_positive_weights():
-    from simulations.blade.rom import nnomp
+    from um2n_simulations.blade.rom import nnomp
 
     rng = np.random.default_rng(1)
     N = 2000
@@ -65,7 +65,7 @@ def test_nnomp_integrates_to_the_tolerance_with_positive_weights():
 def test_warm_started_nnls_and_batched_nnomp():
     import scipy.optimize
 
-    from simulations.blade.rom import nnls_active_set, nnomp
+    from um2n_simulations.blade.rom import nnls_active_set, nnomp
 
     rng = np.random.default_rng(3)
     for _ in range(5):
@@ -86,7 +86,7 @@ def test_warm_started_nnls_and_batched_nnomp():
 
 
 def test_factored_gappy_equals_the_full_basis():
-    from simulations.blade.rom import Gappy, GramPOD
+    from um2n_simulations.blade.rom import Gappy, GramPOD
 
     rng = np.random.default_rng(4)
     X = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 30))
@@ -101,7 +101,7 @@ def test_factored_gappy_equals_the_full_basis():
 
 
 def test_gappy_recovers_a_field_in_its_span():
-    from simulations.blade.rom import Gappy
+    from um2n_simulations.blade.rom import Gappy
 
     rng = np.random.default_rng(2)
     Psi = np.linalg.qr(rng.normal(size=(500, 5)))[0]
@@ -119,7 +119,7 @@ def test_gappy_recovers_a_field_in_its_span():
 def study(tmp_path_factory):
     import time
 
-    from simulations.blade.rom_case import BladeROMCase, BladeROMConfig, write_outputs
+    from um2n_simulations.blade.rom_case import BladeROMCase, BladeROMConfig, write_outputs
 
     cfg = BladeROMConfig(progress=False, vtk=True)
     case = BladeROMCase(cfg)
@@ -132,7 +132,7 @@ def study(tmp_path_factory):
 
 @pytest.mark.slow
 def test_offline_pod_and_cubature_meet_their_tolerances(study):
-    from simulations.blade.rom import ecm_matrix, nnomp, projection_error
+    from um2n_simulations.blade.rom import ecm_matrix, nnomp, projection_error
 
     case, summary, _, _ = study
     rom, cfg = case.rom, case.cfg.rom
@@ -173,7 +173,7 @@ def test_indicator_tolerance(study):
     import copy
     from dataclasses import replace
 
-    from simulations.blade.rom_case import calibrate_indicator_tol
+    from um2n_simulations.blade.rom_case import calibrate_indicator_tol
 
     case, summary, _, _ = study
     tol = case.cfg.rom.indicator_tol
@@ -355,10 +355,10 @@ def test_mover_study_at_equal_dofs():
     max-p error 5.7 % -> 5.3 %, but the displacement error at the end of the hold is worse,
     2.7e-3 -> 3.5e-3.
     """
-    from simulations.blade.adapt import AdaptConfig, mover_study
-    from simulations.blade.blade import BladeConfig
-    from simulations.blade.loading import LoadCycle
-    from simulations.blade.rom_case import MOVER_STUDY_TRAIN, BladeROMConfig, suction_side_load
+    from um2n_simulations.blade.adapt import AdaptConfig, mover_study
+    from um2n_simulations.blade.blade import BladeConfig
+    from um2n_simulations.blade.loading import LoadCycle
+    from um2n_simulations.blade.rom_case import MOVER_STUDY_TRAIN, BladeROMConfig, suction_side_load
 
     rc = BladeROMConfig()
     cfg = BladeConfig(lc=2.0, lc_hole=1.0, hot_spot_width=rc.hot_spot_width, cycle=LoadCycle(dt=2.0))

@@ -10,8 +10,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.firedrake
-@pytest.mark.parametrize("name, module, cls", [("swirl.toml", "simulations.swirl", "SwirlConfig"),
-                                               ("cylinder-2d2.toml", "simulations.cylinder", "CylinderConfig")])
+@pytest.mark.parametrize("name, module, cls", [("swirl.toml", "um2n_simulations.swirl", "SwirlConfig"),
+                                               ("cylinder-2d2.toml", "um2n_simulations.cylinder", "CylinderConfig")])
 def test_shipped_simulation_configs_load(name, module, cls):
     import importlib
 
@@ -24,7 +24,7 @@ def test_shipped_simulation_configs_load(name, module, cls):
 
 @pytest.mark.firedrake
 def test_bad_simulation_config_is_named(tmp_path):
-    from simulations.swirl import SwirlConfig
+    from um2n_simulations.swirl import SwirlConfig
     from um2n.config import load_config
 
     p = tmp_path / "bad.toml"

@@ -7,7 +7,7 @@ pytestmark = pytest.mark.firedrake
 
 @pytest.mark.parametrize("lc, lc_cyl", [(0.02, 0.004)])
 def test_dfg_2d1_fine_static_mesh_within_reference_intervals(tmp_path, lc, lc_cyl):
-    from simulations.cylinder import CylinderConfig, check_reference, run_cylinder
+    from um2n_simulations.cylinder import CylinderConfig, check_reference, run_cylinder
     from um2n.fem.loop import LoopConfig
 
     cfg = CylinderConfig(case="2d-1", lc=lc, lc_cyl=lc_cyl,
@@ -21,7 +21,7 @@ def test_dfg_2d1_fine_static_mesh_within_reference_intervals(tmp_path, lc, lc_cy
 
 
 def test_unknown_case_is_rejected():
-    from simulations.cylinder import CylinderConfig, CylinderFlow
+    from um2n_simulations.cylinder import CylinderConfig, CylinderFlow
 
     import firedrake as fd
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from simulations.okada import RectangularFault, okada_surface_displacement
+from um2n_simulations.okada import RectangularFault, okada_surface_displacement
 
 #: Okada (1985), Table 2, case 2: x = 2, y = 3, d = 4, dip 70 deg, L = 3, W = 2,
 #: lambda = mu (Poisson 0.25), unit slip; (ux, uy, uz) for each slip component.

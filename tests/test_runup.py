@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.firedrake, pytest.mark.slow]
 
 
 def _run(tmp_path, mover):
-    from simulations.runup import RunupConfig, run_runup
+    from um2n_simulations.runup import RunupConfig, run_runup
     from um2n.fem.loop import LoopConfig
 
     return run_runup(RunupConfig(loop=LoopConfig(mover=mover, output_dir=str(tmp_path / mover), move_every=10,

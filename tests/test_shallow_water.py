@@ -10,7 +10,7 @@ pytestmark = pytest.mark.firedrake
 def test_lake_at_rest_over_a_slope_stays_at_rest(nonlinear):
     import firedrake as fd
 
-    from simulations.shallow_water import ShallowWaterOptions, ShallowWaterSolver
+    from um2n_simulations.shallow_water import ShallowWaterOptions, ShallowWaterSolver
 
     mesh = fd.RectangleMesh(20, 4, 10.0, 2.0)
 
@@ -30,7 +30,7 @@ def test_linear_wave_travels_at_sqrt_gd_and_keeps_mass():
     """A Gaussian hump on still water of depth 1 splits into two waves moving at sqrt(g d)."""
     import firedrake as fd
 
-    from simulations.shallow_water import ShallowWaterOptions, ShallowWaterSolver
+    from um2n_simulations.shallow_water import ShallowWaterOptions, ShallowWaterSolver
 
     mesh = fd.RectangleMesh(200, 1, 100.0, 0.5, originX=-50.0)
     s = ShallowWaterSolver(mesh, lambda m: fd.Constant(1.0), 0.05, ShallowWaterOptions(nonlinear=False))

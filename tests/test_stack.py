@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.firedrake
 def test_poisson_p1_converges_at_order_two_serial():
-    from simulations.poisson import convergence_study
+    from um2n_simulations.poisson import convergence_study
 
     res = convergence_study([8, 16, 32])
     assert res["l2_errors"][-1] < 2e-3

@@ -14,7 +14,7 @@ STATIC_COARSE_ERROR = 0.098752
 
 
 def _cfg(tmp_path, mover, **kw):
-    from simulations.swirl import SwirlConfig
+    from um2n_simulations.swirl import SwirlConfig
     from um2n.fem.loop import LoopConfig
 
     loop = dict(mover=mover, output_dir=str(tmp_path / mover), progress=False, snapshots=0, write_vtk=False)
@@ -28,7 +28,7 @@ def _rows(path):
 
 
 def test_static_coarse_error_regression(tmp_path):
-    from simulations.swirl import run_swirl
+    from um2n_simulations.swirl import run_swirl
 
     res = run_swirl(_cfg(tmp_path, "none"))
     assert res.summary["vertices"] == 513
@@ -40,7 +40,7 @@ def test_static_coarse_error_regression(tmp_path):
 @pytest.mark.parametrize("mover", ["um2n", "ma"])
 def test_moving_mesh_run_never_tangles_and_keeps_mass(tmp_path, mover):
     """Half the swirl (the ring at its most stretched) with a move every 10 steps."""
-    from simulations.swirl import run_swirl
+    from um2n_simulations.swirl import run_swirl
 
     res = run_swirl(_cfg(tmp_path, mover, T=0.5 if mover == "um2n" else 0.2))
     rows = _rows(tmp_path / mover / "diagnostics.csv")
@@ -53,7 +53,7 @@ def test_moving_mesh_run_never_tangles_and_keeps_mass(tmp_path, mover):
 
 
 def test_killed_run_resumes_to_the_same_fields(tmp_path):
-    from simulations.swirl import run_swirl
+    from um2n_simulations.swirl import run_swirl
     from um2n.fem.transfer import _dof_keys, _match
 
     common = dict(T=0.04, loop={"move_every": 5, "checkpoint_every": 5})

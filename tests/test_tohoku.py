@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from simulations.tohoku_data import have_data
+from um2n_simulations.tohoku_data import have_data
 
 pytestmark = pytest.mark.firedrake
 
@@ -24,7 +24,7 @@ needs_data = pytest.mark.skipif(not have_data() and os.environ.get("CI") != "tru
 
 def test_satake2013_source_has_the_published_size():
     """55 subfaults; moment with a rigidity of 40 GPa: Mw 9.0 (the paper's magnitude)."""
-    from simulations.tohoku import satake2013_subfaults
+    from um2n_simulations.tohoku import satake2013_subfaults
 
     faults = satake2013_subfaults()
     assert len(faults) == 55
@@ -40,7 +40,7 @@ def test_satake2013_source_has_the_published_size():
 @pytest.mark.parametrize("strike", [0.0, 35.0, 193.0])
 def test_fault_displacement_turns_with_the_strike(strike):
     """A fault turned by its strike gives the same displacement field, turned."""
-    from simulations.okada import RectangularFault
+    from um2n_simulations.okada import RectangularFault
 
     base = RectangularFault(x=0, y=0, depth=5e3, strike=0.0, dip=15, rake=81, length=50e3, width=30e3, slip=10)
     turned = RectangularFault(**{**base.__dict__, "strike": strike})
@@ -63,7 +63,7 @@ def test_slip_history_releases_the_total_slip_in_time():
     """The five windows of each subfault add up to its total slip; nothing slips at the origin;
     the slip only grows; the last window closes 4.7 min after the origin (4K: starts at
     2.242 min, slips in window 5); the northern near-trench subfault 0B slips 14.83 m late."""
-    from simulations.tohoku import satake2013_slip_history, satake2013_subfaults
+    from um2n_simulations.tohoku import satake2013_slip_history, satake2013_subfaults
 
     h = satake2013_slip_history(window=30.0)
     total = np.array([f.slip for f in satake2013_subfaults()])
@@ -87,9 +87,9 @@ def test_kinematic_rupture_puts_the_instantaneous_volume_in_the_sea(tmp_path):
     instantaneous source: +0.15 % after 4 min, +0.22 % after 6)."""
     import firedrake as fd
 
-    from simulations.tohoku import (BathymetrySource, TohokuConfig, TohokuProblem, initial_elevation,
+    from um2n_simulations.tohoku import (BathymetrySource, TohokuConfig, TohokuProblem, initial_elevation,
                                     tohoku_mesh)
-    from simulations.tohoku_data import load_gauges
+    from um2n_simulations.tohoku_data import load_gauges
 
     cfg = TohokuConfig()
     mesh = tohoku_mesh(cfg)
@@ -109,7 +109,7 @@ def test_kinematic_rupture_puts_the_instantaneous_volume_in_the_sea(tmp_path):
 
 
 def test_lonlat_from_utm_inverts_utm():
-    from simulations.tohoku_data import lonlat_from_utm, utm_from_lonlat
+    from um2n_simulations.tohoku_data import lonlat_from_utm, utm_from_lonlat
 
     lon, lat = np.array([141.6856, 155.717, 134.47]), np.array([38.2325, 44.435, 32.39])
     x, y = utm_from_lonlat(lon, lat)
@@ -125,7 +125,7 @@ PEAK_SHORTFALL = {"804": 0.38, "807": 0.32}
 
 
 def _run(tmp_path, mover, refine=0):
-    from simulations.tohoku import TohokuConfig, run_tohoku
+    from um2n_simulations.tohoku import TohokuConfig, run_tohoku
     from um2n.fem.loop import LoopConfig
 
     return run_tohoku(TohokuConfig(refine=refine, loop=LoopConfig(
@@ -168,7 +168,7 @@ def test_two_hours_against_the_gauges(two_hour_runs, mover):
                    "miss the acceptance's factor 2 on the coarse mesh")
 @pytest.mark.parametrize("mover", ["none", "um2n"])
 def test_acceptance_of_issue_6(two_hour_runs, mover):
-    from simulations.tohoku import summarise
+    from um2n_simulations.tohoku import summarise
 
     s = summarise(two_hour_runs[mover].gauges)
     assert s["max_abs_arrival_error_min"] <= 5.0 and s["gps_peaks_within_factor_2"]
@@ -178,8 +178,8 @@ def test_acceptance_of_issue_6(two_hour_runs, mover):
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_gauge_series(tmp_path):
     """20 minutes, moved every 5 steps, checkpoints every 10: killed after step 14, resumed."""
-    from simulations.tohoku import TohokuConfig, read_gauge_series, run_tohoku
-    from simulations.tohoku_data import load_gauges
+    from um2n_simulations.tohoku import TohokuConfig, read_gauge_series, run_tohoku
+    from um2n_simulations.tohoku_data import load_gauges
     from um2n.fem.loop import LoopConfig
 
     def cfg(folder):
@@ -214,7 +214,7 @@ def test_acceptance_of_issue_6_on_the_twice_refined_mesh(twice_refined_run):
     vertices, 2.2 M dofs; about 8 minutes and 10 GB here). Measured: the largest arrival error
     is 4.9 min (804, early), the near-field GPS peaks are 0.53 (804) to 0.77 (801) of the
     observed; the waveforms of the far field correlate at 0.93 or better."""
-    from simulations.tohoku import summarise
+    from um2n_simulations.tohoku import summarise
 
     scores = twice_refined_run.gauges
     assert len(scores) == 16 and all(s.clear_signal for s in scores.values())

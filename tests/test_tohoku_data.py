@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from simulations.tohoku_data import data_dir, have_data, load_gauges, utm_from_lonlat
+from um2n_simulations.tohoku_data import data_dir, have_data, load_gauges, utm_from_lonlat
 from um2n.errors import UM2NError
 
 NEAR_FIELD_GPS = ["801", "802", "803", "804", "806", "807"]
@@ -35,7 +35,7 @@ def test_utm_matches_the_gauge_positions_of_the_data():
 
 @pytest.mark.firedrake
 def test_bathymetry_checkpoint_loads():
-    from simulations.tohoku_data import load_bathymetry
+    from um2n_simulations.tohoku_data import load_bathymetry
 
     mesh, b = load_bathymetry()
     assert mesh.num_vertices() == 8117

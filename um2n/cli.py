@@ -279,9 +279,9 @@ def _cmd_simulate(args) -> int:
     _import_firedrake("simulate")
     import importlib
 
-    modules = {"poisson": "simulations.poisson", "swirl": "simulations.swirl", "cylinder": "simulations.cylinder",
-               "runup": "simulations.runup", "tohoku": "simulations.tohoku",
-               "blade-rom": "simulations.blade.rom_case"}
+    modules = {"poisson": "um2n_simulations.poisson", "swirl": "um2n_simulations.swirl", "cylinder": "um2n_simulations.cylinder",
+               "runup": "um2n_simulations.runup", "tohoku": "um2n_simulations.tohoku",
+               "blade-rom": "um2n_simulations.blade.rom_case"}
     if args.case in modules:
         return importlib.import_module(modules[args.case]).main(args)
     raise UM2NError(f"unknown case {args.case!r}")

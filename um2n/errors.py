@@ -21,3 +21,8 @@ class MonitorError(UM2NError, ValueError):
 
 class WeightsError(UM2NError, ValueError):
     """A weights file that cannot be loaded into the model."""
+
+
+class ConvergenceError(UM2NError, RuntimeError):
+    """An iterative solver of um2n (Monge-Ampère, a case's Newton method) did not converge,
+    or converged to a tangled mesh. The message names the solver and where it stopped."""

@@ -6,12 +6,12 @@ hot-spot temperature field and the centrifugal force over a start-up/cruise/shut
 
 Modules (one concept each):
 
-* :mod:`~simulations.blade.material` — the law and its vectorised backward-Euler update with
+* :mod:`~um2n_simulations.blade.material` — the law and its vectorised backward-Euler update with
   the consistent tangent (numpy only);
-* :mod:`~simulations.blade.hf` — the Firedrake solver: quadrature-point data, Newton's
+* :mod:`~um2n_simulations.blade.hf` — the Firedrake solver: quadrature-point data, Newton's
   method, and the hooks of a hyper-reduced model (weights, strain operator, per-point
   contributions, the law on a subset of points);
-* :mod:`~simulations.blade.loading` — temperature field, centrifugal force, load cycle;
-* :mod:`~simulations.blade.blade` — the blade case (``meshes/turbine_blade.geo``), its
+* :mod:`~um2n_simulations.blade.loading` — temperature field, centrifugal force, load cycle;
+* :mod:`~um2n_simulations.blade.blade` — the blade case (``meshes/turbine_blade.geo``), its
   configuration and the cycle runner keeping snapshots.
 """

@@ -29,8 +29,8 @@ from dataclasses import dataclass, replace
 import firedrake as fd
 import numpy as np
 
-from simulations.blade.blade import BladeConfig, BladeHF, blade_mesh
-from simulations.blade.loading import hot_spot_temperature
+from um2n_simulations.blade.blade import BladeConfig, BladeHF, blade_mesh
+from um2n_simulations.blade.loading import hot_spot_temperature
 
 
 @dataclass

@@ -2,14 +2,14 @@ r"""The turbine-blade case: mesh, loads, boundary conditions and the loading cyc
 
 Geometry ``meshes/turbine_blade.geo`` (mm): a cambered aerofoil-like blade whose chord runs
 along the radial direction :math:`y`, with three cooling holes. Plane strain in the plane of
-rotation (see :mod:`simulations.blade.loading` for the load model): the root edge
+rotation (see :mod:`um2n_simulations.blade.loading` for the load model): the root edge
 :math:`y = 0` is **clamped** (:math:`u = 0`, a blade held by its disc), the outer surface
 and the holes are traction free (no gas or coolant pressure). Loads: the hot-spot
 temperature field and the radial centrifugal body force, both scaled by the cycle factor
 :math:`\lambda(t)`. Units: mm, N, MPa, s, t/mm³ (:math:`\rho = 8.2\cdot10^{-9}` for a
 nickel superalloy), °C.
 
-:class:`BladeHF` runs the cycle with :class:`simulations.blade.hf.QuasiStaticViscoplasticity`
+:class:`BladeHF` runs the cycle with :class:`um2n_simulations.blade.hf.QuasiStaticViscoplasticity`
 and keeps the snapshots a reduced model is built from: the displacement dof vectors and the
 cumulated plastic strain at the quadrature points after every step.
 """
@@ -23,9 +23,9 @@ from pathlib import Path
 import firedrake as fd
 import numpy as np
 
-from simulations.blade.hf import Dirichlet, NewtonConfig, QuasiStaticViscoplasticity, StepReport, VTKOutput
-from simulations.blade.loading import LoadCycle, centrifugal_force, hot_spot_temperature
-from simulations.blade.material import InternalVariables, Material
+from um2n_simulations.blade.hf import Dirichlet, NewtonConfig, QuasiStaticViscoplasticity, StepReport, VTKOutput
+from um2n_simulations.blade.loading import LoadCycle, centrifugal_force, hot_spot_temperature
+from um2n_simulations.blade.material import InternalVariables, Material
 
 ROOT, OUTER, HOLES = 1, 2, 3
 

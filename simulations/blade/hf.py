@@ -9,7 +9,7 @@ default), :math:`u = g` on the Dirichlet boundary, with
             - \underbrace{\Big(\int_\Omega f\cdot v\,dx + \int_{\Gamma_N} t\cdot v\,ds\Big)}_{F_{ext}}
             = 0 \qquad \forall v \in V_{h,0},
 
-where :math:`\sigma` is the backward-Euler update of :mod:`simulations.blade.material`
+where :math:`\sigma` is the backward-Euler update of :mod:`um2n_simulations.blade.material`
 from the internal variables at :math:`t_n`. The integral :math:`F_{int}` uses a fixed
 quadrature rule (``"default"`` scheme of degree :math:`2(k-1)`, at least 1, for CG\ *k*: 3
 points per triangle for CG2, exact for the elastic stiffness); the law is evaluated **only at
@@ -55,7 +55,7 @@ import ufl
 from firedrake.assemble import get_assembler
 from firedrake.petsc import PETSc
 
-from simulations.blade.material import (ConstitutiveResult, InternalVariables, Material, mandel_from_plane,
+from um2n_simulations.blade.material import (ConstitutiveResult, InternalVariables, Material, mandel_from_plane,
                                         plane_from_mandel, plane_tangent, return_mapping, tensor_from_mandel,
                                         von_mises)
 

@@ -88,7 +88,7 @@ new load's thermal stress pattern, which :math:`\eta_\sigma` measures; so of the
 ``"stress"`` is the one to use (the default of :class:`ROMConfig`; :math:`\eta_p` tracks the
 error of :math:`p` instead). The blade study uses the hierarchical estimator below. The tolerance of these
 two is calibrated offline by leave-one-load-out ROMs
-(:func:`simulations.blade.rom_case.calibrate_indicator_tol`), not tuned on the unseen loads.
+(:func:`um2n_simulations.blade.rom_case.calibrate_indicator_tol`), not tuned on the unseen loads.
 
 *Hierarchical estimator* (``indicator = "hierarchical"``, :class:`HierarchicalEstimator`):
 one Newton correction of the ROM solution in a richer reduced space :math:`Z \supset V`
@@ -138,7 +138,7 @@ import scipy.linalg
 import scipy.linalg.lapack
 import scipy.optimize
 
-from simulations.blade.material import InternalVariables, Material, return_mapping
+from um2n_simulations.blade.material import InternalVariables, Material, return_mapping
 
 
 # ---------------------------------------------------------------------- POD
@@ -799,7 +799,7 @@ class BladeROM:
 
     Parameters
     ----------
-    hf : a :class:`~simulations.blade.blade.BladeHF` on the HF mesh (its solver provides the
+    hf : a :class:`~um2n_simulations.blade.blade.BladeHF` on the HF mesh (its solver provides the
         strain operator, the weights, the points and the external force)
     training : the HF snapshots
     cfg : the reduced model's settings
@@ -1005,7 +1005,7 @@ class BladeROM:
     # ------------------------------------------------------------------ online
     def _temperature(self, load: ThermalLoad, lam: float, x: np.ndarray | None = None) -> np.ndarray:
         """Temperatures at the reduced points (or at the points ``x``)."""
-        from simulations.blade.loading import hot_spot_values
+        from um2n_simulations.blade.loading import hot_spot_values
 
         c = self.hf_cfg
         return hot_spot_values(self.x_Q if x is None else x, c.T0, load.A, load.x_h, c.hot_spot_width, lam)
@@ -1150,7 +1150,7 @@ class BladeROM:
         return ROMRun(load, records, online, t_enrich, self.modes, p_bases, parts)
 
     def _temperature_all(self, load: ThermalLoad, lam: float) -> np.ndarray:
-        from simulations.blade.loading import hot_spot_values
+        from um2n_simulations.blade.loading import hot_spot_values
 
         c = self.hf_cfg
         return hot_spot_values(self.xq, c.T0, load.A, load.x_h, c.hot_spot_width, lam)

@@ -1,10 +1,10 @@
 r"""``um2n simulate blade-rom``: the blade ROM with its error indicator, end to end.
 
 1. The HF mesh (``meshes/turbine_blade.geo`` at ``lc``) is r-adapted once by the shipped
-   UM2N mover towards the training loads' thermal gradients (:mod:`simulations.blade.adapt`).
+   UM2N mover towards the training loads' thermal gradients (:mod:`um2n_simulations.blade.adapt`).
 2. Offline: HF cycles for the training loads (hot spots on the suction side, 1 mm under
    the surface, at span positions :math:`y` and intensities :math:`A`), POD, ECM and Gappy
-   data (:mod:`simulations.blade.rom`).
+   data (:mod:`um2n_simulations.blade.rom`).
 3. Online, for every unseen load: the HF cycle (the reference, timed), the ROM without
    enrichment and the ROM with enrichment (each from the offline ROM, timed).
 
@@ -17,7 +17,7 @@ Speed-up: HF wall time of the cycle (Newton steps only) over the ROM's online wa
 (all reduced steps, indicators, and the enrichments with their HF steps and rebuilds).
 The error relative to the largest displacement so far,
 :math:`\hat e_u^n = \|u^n_{ROM} - u^n_{HF}\|_{L^2}/\max_{k\le n}\|u^k_{HF}\|_{L^2}`, is the
-one the indicator is scaled like (:mod:`simulations.blade.rom`: the stress misfit over the
+one the indicator is scaled like (:mod:`um2n_simulations.blade.rom`: the stress misfit over the
 largest stress norm so far); at the end of the cycle :math:`\|u_{HF}\|` falls to the
 residual displacement and :math:`e_u^n` grows although :math:`\|u_{ROM} - u_{HF}\|` does not.
 The indicator's Spearman rank correlation with the true errors is computed over the
@@ -35,7 +35,7 @@ enrichment, so only a load outside the training range exercises enrichment. The 
 ROM meets the loads in this order (enrichments kept), the extrapolated one last.
 
 **Indicator tolerance.** The hierarchical indicator (``rom.indicator = "hierarchical"``,
-:class:`simulations.blade.rom.HierarchicalEstimator`) estimates the displacement error
+:class:`um2n_simulations.blade.rom.HierarchicalEstimator`) estimates the displacement error
 relative to the largest displacement so far, the quantity :math:`\hat e_u^n` that
 ``target_error`` bounds, so its tolerance is ``target_error`` itself (1 %), not calibrated:
 a leave-one-load-out calibration would build one estimator (a second ECM fit) per training
@@ -68,14 +68,14 @@ from pathlib import Path
 
 import numpy as np
 
-from simulations.blade.adapt import AdaptConfig
-from simulations.blade.rom import ROMConfig, ThermalLoad
+from um2n_simulations.blade.adapt import AdaptConfig
+from um2n_simulations.blade.rom import ROMConfig, ThermalLoad
 
 #: blade outline of meshes/turbine_blade.geo (chord c, thickness tau, camber m at p, root cut xi0)
 GEOMETRY = {"c": 40.0, "tau": 0.28, "m": 0.06, "p": 0.4, "xi0": 0.12}
 
 
-#: (y, A) of the training hot spots of the mover study (:func:`simulations.blade.adapt.mover_study`,
+#: (y, A) of the training hot spots of the mover study (:func:`um2n_simulations.blade.adapt.mover_study`,
 #: the four it was measured with; the ROM study trains on ``BladeROMConfig.train``)
 MOVER_STUDY_TRAIN = [[9.0, 220.0], [13.0, 300.0], [17.0, 240.0], [21.0, 280.0]]
 
@@ -148,7 +148,7 @@ def calibrate_indicator_tol(case: "BladeROMCase", steps_per_load: int) -> dict:
     errors above the target; the unseen loads play no part. If no step exceeds the target,
     ``cfg.rom.indicator_tol`` is kept. Returns the tolerance and the per-load data.
     """
-    from simulations.blade.rom import BladeROM, TrainingSet
+    from um2n_simulations.blade.rom import BladeROM, TrainingSet
 
     tr, cfg = case.training, case.cfg
     n = steps_per_load
@@ -182,8 +182,8 @@ class BladeROMCase:
     """The whole study (module docstring); :meth:`offline` then :meth:`online` per load."""
 
     def __init__(self, cfg: BladeROMConfig):
-        from simulations.blade.blade import BladeConfig
-        from simulations.blade.loading import LoadCycle
+        from um2n_simulations.blade.blade import BladeConfig
+        from um2n_simulations.blade.loading import LoadCycle
 
         self.cfg = cfg
         self.base = BladeConfig(lc=cfg.lc, lc_hole=cfg.lc / 2, hot_spot_width=cfg.hot_spot_width,
@@ -194,9 +194,9 @@ class BladeROMCase:
 
     def offline(self) -> None:
         """Mesh (adapted once), training HF runs, POD/ECM/Gappy."""
-        from simulations.blade.adapt import adapt_mesh
-        from simulations.blade.blade import BladeHF, blade_mesh
-        from simulations.blade.rom import BladeROM, TrainingSet
+        from um2n_simulations.blade.adapt import adapt_mesh
+        from um2n_simulations.blade.blade import BladeHF, blade_mesh
+        from um2n_simulations.blade.rom import BladeROM, TrainingSet
 
         cfg = self.cfg
         self.mesh = blade_mesh(self.base)
@@ -296,7 +296,7 @@ class BladeROMCase:
         return self.summarise(results)
 
     def summarise(self, results: list[dict]) -> dict:
-        from simulations.blade.rom import projection_error
+        from um2n_simulations.blade.rom import projection_error
 
         steps = [s for r in results for s in r["no_enrichment"]["steps"]]
         eta_s, eta_p, eu, ep = (np.array([s[k] for s in steps]) for k in ("indicator_stress", "indicator_p",

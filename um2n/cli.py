@@ -87,70 +87,22 @@ def _parser() -> argparse.ArgumentParser:
     tr.add_argument("config", metavar="CONFIG.toml")
     tr.add_argument("--max-minutes", type=float, help="stop after the epoch that crosses this budget")
 
-    si = sub.add_parser("simulate", help="run a Firedrake simulation (needs Firedrake)",
-                        description="Run a simulation of the project (needs Firedrake).")
-    sim = si.add_subparsers(dest="case", metavar="CASE", required=True)
-    po = sim.add_parser("poisson", help="P1 Poisson with a manufactured solution: convergence study",
-                        description="Solve -lap u = f on the unit square with u = sin(pi x) sin(pi y) "
-                        "on a sequence of meshes; print the L2 errors and rates; write ParaView output.")
-    po.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32, 64], help="cells per side")
-    po.add_argument("--output-dir", default="output/poisson", help="folder for the .pvd output")
-    po.add_argument("--json", action="store_true", help="print the result as JSON")
-    sw = sim.add_parser("swirl", help="LeVeque's reversing swirl, DG1 upwind + SSPRK3, on a moving mesh",
-                        description="Advect a ring through the reversing vortex (T = 1) with the mesh moved "
-                        "every k steps by the chosen mover(s); print the L2 error against the exact final "
-                        "state and, with 'none' among the movers, each mover's error reduction. Writes "
-                        "OUTPUT/<mover>/solution.pvd, diagnostics.csv, snapshots (PNG) and checkpoint.h5.")
-    _loop_arguments(sw, "output/swirl")
-    cy = sim.add_parser("cylinder", help="DFG flow past a cylinder (2D-1 steady, 2D-2 periodic), Taylor-Hood",
-                        description="Navier-Stokes flow past the DFG cylinder (meshes/dfg_cylinder.geo) with "
-                        "Taylor-Hood P2-P1 and Newton + MUMPS; prints c_D, c_L, St and dp against the "
-                        "reference intervals of Schaefer & Turek (1996). Writes OUTPUT/<mover>/solution.pvd, "
-                        "diagnostics.csv (forces over time), snapshots (PNG) and checkpoint.h5.")
-    cy.add_argument("--case", dest="case_name", choices=["2d-1", "2d-2"], help="benchmark (default: the config's, else 2d-2)")
-    _loop_arguments(cy, "output/cylinder")
-    ru = sim.add_parser("runup", help="solitary-wave run-up on a plane beach (NTHMP 1), wetting and drying",
-                        description="Synolakis' solitary wave (H/d = 0.019) running up a 1:19.85 beach: nonlinear "
-                        "shallow water with wetting and drying (DG1, Crank-Nicolson); prints the maximum run-up "
-                        "against the analytic law R/d = 2.831 sqrt(cot b) (H/d)^(5/4) and writes the shoreline "
-                        "over time (shoreline.csv, shoreline.png) and ParaView output.")
-    _loop_arguments(ru, "output/runup")
-    ru.add_argument("--refine", type=int, help="halve the mesh size this many times (the 'finer' mesh)")
-    to = sim.add_parser("tohoku", help="the 2011 Tohoku tsunami on real bathymetry, against 16 gauges",
-                        description="Two hours of the 2011 Tohoku tsunami: linear shallow water (DG1, Crank-"
-                        "Nicolson, dt 60 s) on japan_sea.msh with the data's bathymetry, from the Okada "
-                        "displacement of the Satake et al. (2013) source, released in time as the paper's "
-                        "rupture model does (start times, five slip windows). Writes OUTPUT/<run>/solution.pvd, "
-                        "gauges.csv, gauges.png (model against observations) and gauge_scores.json, and prints "
-                        "arrival time, peak and correlation at each gauge. The data (from the Thetis project, "
-                        "MIT licence) is not part of um2n: see --data-dir.")
-    _loop_arguments(to, "output/tohoku")
-    to.add_argument("--data-dir", metavar="DIR",
-                    help="the Tohoku data folder (default: $UM2N_TOHOKU_DATA, else ../shared/data/tohoku)")
-    to.add_argument("--refine", type=int, help="refine the mesh uniformly this many times (1: 4x the cells)")
-    to.add_argument("--rupture", choices=["kinematic", "instantaneous"],
-                    help="kinematic (default): the source's slip in time; instantaneous: all the slip at t = 0")
-    br = sim.add_parser("blade-rom", help="turbine-blade reduced-order model with a Gappy-POD error indicator",
-                        description="Elasto-viscoplastic turbine-blade section (plane strain, Norton flow with "
-                        "kinematic hardening) under hot-spot thermal loads: the HF mesh is r-adapted once by "
-                        "UM2N, then POD + empirical cubature + Gappy-POD give a reduced model whose error "
-                        "indicator triggers HF enrichment on unseen loads. Writes OUTPUT/steps.csv (indicator, "
-                        "true error, enrichments), summary.json, indicator_vs_error.png and ParaView series of "
-                        "the HF and ROM fields and their difference (configs/blade-rom.toml).")
-    br.add_argument("--config", metavar="FILE.toml", help="settings (default: the built-in ones; see configs/)")
-    br.add_argument("--output-dir", help="output folder (default: the config's, else output/blade-rom)")
-    br.add_argument("--no-vtk", action="store_true", help="skip the ParaView output")
+    si = sub.add_parser("simulate", help="run a simulation case (needs Firedrake)",
+                        description="Run a simulation case (needs Firedrake). The cases are found through "
+                        "the registry of um2n.fem.study (the entry points 'um2n.cases'); "
+                        "'um2n simulate CASE --help' lists a case's options.", add_help=False)
+    si.add_argument("case", metavar="CASE", nargs="?", help="the case: " + ", ".join(_case_names()))
+    si.add_argument("case_args", nargs=argparse.REMAINDER, help="the case's options")
+    si.add_argument("-h", "--help", action="store_true", dest="simulate_help")
+    si.set_defaults(simulate_parser=si)
     return p
 
 
-def _loop_arguments(parser, default_output: str) -> None:
-    """The options every moving-mesh simulation shares."""
-    parser.add_argument("--mover", nargs="+", choices=["um2n", "ma", "none"],
-                        help="mover(s) to run, one after another (default: the config's, else um2n)")
-    parser.add_argument("--config", metavar="FILE.toml", help="settings (see configs/ for examples)")
-    parser.add_argument("--output-dir", help=f"output folder (default: the config's, else {default_output})")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue each run from its checkpoint.h5 in the output folder")
+def _case_names() -> list[str]:
+    """The registered cases' names (entry-point metadata only: nothing is imported)."""
+    from importlib.metadata import entry_points
+
+    return sorted(ep.name for ep in entry_points(group="um2n.cases"))
 
 
 def _cmd_move(args) -> int:
@@ -276,15 +228,14 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_simulate(args) -> int:
+    if args.simulate_help or not args.case:
+        args.simulate_parser.print_help()
+        return 0 if args.simulate_help else 2
     _import_firedrake("simulate")
-    import importlib
+    from um2n.fem.study import case_parser, get_case
 
-    modules = {"poisson": "um2n_simulations.poisson", "swirl": "um2n_simulations.swirl", "cylinder": "um2n_simulations.cylinder",
-               "runup": "um2n_simulations.runup", "tohoku": "um2n_simulations.tohoku",
-               "blade-rom": "um2n_simulations.blade.rom_case"}
-    if args.case in modules:
-        return importlib.import_module(modules[args.case]).main(args)
-    raise UM2NError(f"unknown case {args.case!r}")
+    case = get_case(args.case)
+    return case.main(case_parser(case).parse_args(args.case_args))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -31,7 +31,7 @@ def config_from_dict(cls: type[C], raw: dict, where: str) -> C:
             kwargs[name] = value
     try:
         return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, UM2NError) as exc:
         raise UM2NError(f"{where}: {exc}") from None
 
 

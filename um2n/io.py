@@ -114,80 +114,51 @@ def boundary_segments_of(mesh: meshio.Mesh) -> tuple[np.ndarray, np.ndarray] | N
     return lines, tags
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 100) -> None:
-    """Save a matplotlib figure atomically: to a temporary file beside ``path``, then renamed."""
-    p = Path(path)
-    tmp = p.with_name(p.stem + ".tmp" + p.suffix)
-    fig.savefig(tmp, dpi=dpi)
-    os.replace(tmp, p)
+def save_figure(fig, path: str | os.PathLike, dpi: int = 100, **kwargs) -> None:
+    """Save a matplotlib figure atomically (:func:`atomic_path`); ``kwargs`` go to ``savefig``."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, **kwargs)
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
+def atomic_path(path: str | os.PathLike, comm=None):
     """Context manager: yields a temporary path beside ``path``; on success the file written
     there replaces ``path`` (with the usual permissions), on failure it is removed.
 
     So a reader never sees a half-written file, and a killed run leaves the old file intact.
+    The temporary name keeps ``path``'s suffix, so writers that choose the format by suffix
+    (matplotlib, meshio) work unchanged.
+
+    With an MPI communicator ``comm`` (a file written collectively, such as a Firedrake
+    ``CheckpointFile``), every rank gets the same temporary name, and rank 0 renames it once
+    all ranks have left the block.
     """
     p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent)
-    os.close(fd)
+    rank = 0 if comm is None else comm.rank
+    tmp = None
+    if rank == 0:
+        handle, tmp = tempfile.mkstemp(prefix=f".{p.stem}.", suffix=p.suffix, dir=p.parent)
+        os.close(handle)
+    if comm is not None:
+        tmp = comm.bcast(tmp, root=0)
+    ok = False
     try:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes files private
-        os.replace(tmp, p)
+        ok = True
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if comm is not None:
+            ok = comm.allreduce(ok, op=_mpi_land())
+        if rank == 0:
+            if ok:
+                umask = os.umask(0)
+                os.umask(umask)
+                os.chmod(tmp, 0o666 & ~umask)      # mkstemp makes files private
+                os.replace(tmp, p)
+            elif os.path.exists(tmp):
+                os.unlink(tmp)
 
 
-def write_mesh(mesh: meshio.Mesh, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Write ``mesh`` atomically; ``.msh`` is written as gmsh 2.2 ASCII (Firedrake, gmsh, ParaView).
+def _mpi_land():
+    from mpi4py import MPI
 
-    Raises
-    ------
-    MeshInputError
-        ``path`` exists and ``overwrite`` is false, or its folder does not exist.
-    """
-    p = Path(path)
-    if p.exists() and not overwrite:
-        raise MeshInputError(f"{p}: output exists; choose another name or pass --overwrite")
-    if not p.parent.exists():
-        raise MeshInputError(f"{p}: output folder {p.parent} does not exist")
-    suffix = p.suffix.lower()
-    if suffix not in WRITE_SUFFIXES:
-        raise MeshInputError(f"{p}: cannot write {suffix or 'files without a suffix'} "
-                             f"(use one of {', '.join(sorted(WRITE_SUFFIXES))})")
-    try:
-        with atomic_path(p) as tmp:
-            if suffix == ".msh":
-                _write_gmsh22(mesh, tmp)
-            else:
-                meshio.write(tmp, mesh)
-    except (OSError, ValueError, KeyError, meshio.WriteError) as exc:
-        raise MeshInputError(f"{p}: cannot write the mesh ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
-    return p
-
-
-def _write_gmsh22(mesh: meshio.Mesh, path: str) -> None:
-    """gmsh 2.2 needs both gmsh:physical and gmsh:geometrical for every cell block."""
-    cell_data = {k: v for k, v in mesh.cell_data.items() if k.startswith("gmsh:")}
-    if "gmsh:physical" not in cell_data:   # tags from another format (vtu CellEntityIds, medit:ref)
-        for key in ("medit:ref", "cell_tags", "CellEntityIds"):
-            if key in mesh.cell_data:
-                cell_data["gmsh:physical"] = [np.asarray(d).ravel().astype(np.int32) for d in mesh.cell_data[key]]
-                break
-    for key in ("gmsh:physical", "gmsh:geometrical"):
-        if key not in cell_data:
-            other = cell_data.get("gmsh:physical") or cell_data.get("gmsh:geometrical")
-            cell_data[key] = [np.asarray(d) for d in other] if other else [
-                np.ones(len(c.data), dtype=np.int32) for c in mesh.cells
-            ]
-    pts = np.asarray(mesh.points)
-    if pts.shape[1] == 2:
-        pts = np.column_stack([pts, np.zeros(len(pts))])
-    out = meshio.Mesh(pts, mesh.cells, point_data=mesh.point_data, cell_data=cell_data,
-                      field_data=mesh.field_data)
-    meshio.write(path, out, file_format="gmsh22", binary=False)
+    return MPI.LAND

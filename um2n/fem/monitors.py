@@ -12,13 +12,22 @@ All builders return a P1 :class:`firedrake.Function` :math:`m \ge 1` on the mesh
   normalised indicators above;
 * :func:`smooth_monitor`: the Helmholtz smoothing :math:`(m_s, v) + \ell^2 (\nabla m_s, \nabla v) = (m, v)`,
   which widens sharp features over a length :math:`\ell` (an easier target for any mover).
+
+:class:`MonitorConfig` is the ``[monitor]`` table of every simulation (kind, amplitude
+:math:`\alpha`, power :math:`p`), and :class:`SolutionMonitor` the monitor of a simulation's
+solution: a scalar expression brought into P1 (by an :math:`L^2` projection whose solver is
+built once, or by interpolation), then the monitor of the configured kind.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import firedrake as fd
 import numpy as np
 from mpi4py import MPI
+
+from um2n.errors import UM2NError
 
 #: P1 mass-matrix solves of the projections.
 PROJECTION_SOLVER_PARAMETERS = {"ksp_type": "cg", "pc_type": "jacobi", "ksp_rtol": 1e-12}
@@ -77,10 +86,12 @@ def hessian_monitor(u: fd.Function, alpha: float = 5.0, power: float = 2.0) -> f
     return fd.Function(h.function_space(), name="monitor").interpolate(1 + alpha * h)
 
 
-def gradient_monitor(u: fd.Function, beta: float = 5.0) -> fd.Function:
-    r""":math:`1 + \beta |\nabla u|^2 / \max |\nabla u|^2` in P1."""
+def gradient_monitor(u: fd.Function, beta: float = 5.0, power: float = 2.0) -> fd.Function:
+    r""":math:`1 + \beta\,(|\nabla u| / \max |\nabla u|)^p` in P1, :math:`p` = ``power``."""
     g = recover_gradient(u)
     h = _normalised_indicator(fd.inner(g, g), _p1(u))
+    if power != 2.0:
+        h.dat.data[:] = np.maximum(h.dat.data_ro, 0.0) ** (0.5 * power)
     return fd.Function(h.function_space(), name="monitor").interpolate(1 + beta * h)
 
 
@@ -106,3 +117,70 @@ def smooth_monitor(m: fd.Function, length: float) -> fd.Function:
     fd.solve(ms * v * fd.dx + ell2 * fd.inner(fd.grad(ms), fd.grad(v)) * fd.dx == m * v * fd.dx, out,
              solver_parameters=SMOOTHING_SOLVER_PARAMETERS)
     return out
+
+
+#: P1 L2 projection of a simulation's field, for :class:`SolutionMonitor`
+P1_PROJECTION_SOLVER_PARAMETERS = {"ksp_type": "cg", "pc_type": "jacobi", "ksp_rtol": 1e-10}
+#: the kinds of :class:`MonitorConfig`
+MONITOR_KINDS = ("hessian", "gradient")
+
+
+@dataclass
+class MonitorConfig:
+    r"""The ``[monitor]`` table: :math:`m = 1 + \alpha\,(|D u| / \max |D u|)^p`, with
+    :math:`D u` the recovered Hessian (``kind = "hessian"``, Frobenius norm) or gradient
+    (``"gradient"``) of the case's monitored field. The defaults are the monitor family of the
+    shipped weights' training data."""
+
+    kind: str = "hessian"
+    alpha: float = 3.0
+    power: float = 0.5
+
+    def __post_init__(self):
+        if self.kind not in MONITOR_KINDS:
+            raise UM2NError(f"kind must be one of {', '.join(MONITOR_KINDS)}, not {self.kind!r}")
+        if not self.alpha >= 0:
+            raise UM2NError(f"alpha must be >= 0, got {self.alpha!r}")
+        if not self.power > 0:
+            raise UM2NError(f"power must be > 0, got {self.power!r}")
+
+    def build(self, u: fd.Function) -> fd.Function:
+        """The monitor of the P1 field ``u``."""
+        if self.kind == "hessian":
+            return hessian_monitor(u, self.alpha, self.power)
+        return gradient_monitor(u, self.alpha, self.power)
+
+
+class SolutionMonitor:
+    """The monitor of a scalar ``expr`` of a simulation's solution, on ``mesh``.
+
+    ``method="project"``: the :math:`L^2` projection of ``expr`` into P1 (for a DG field; the
+    mass-matrix solver is built once and refreshed by :meth:`mesh_moved`); ``"interpolate"``:
+    interpolation into P1 (for a continuous field or a pointwise expression such as a speed).
+    """
+
+    def __init__(self, mesh, expr, cfg: MonitorConfig, method: str = "project", name: str = "monitored"):
+        if method not in ("project", "interpolate"):
+            raise ValueError(f"method must be 'project' or 'interpolate', not {method!r}")
+        self.cfg, self.expr, self.method = cfg, expr, method
+        P1 = fd.FunctionSpace(mesh, "CG", 1)
+        self.field = fd.Function(P1, name=name)
+        self._solver = None
+        if method == "project":
+            p, w = fd.TrialFunction(P1), fd.TestFunction(P1)
+            self._solver = fd.LinearVariationalSolver(
+                fd.LinearVariationalProblem(p * w * fd.dx, expr * w * fd.dx, self.field, constant_jacobian=True),
+                solver_parameters=P1_PROJECTION_SOLVER_PARAMETERS)
+
+    def __call__(self) -> fd.Function:
+        """The monitor of the current solution."""
+        if self._solver is not None:
+            self._solver.solve()
+        else:
+            self.field.interpolate(self.expr)
+        return self.cfg.build(self.field)
+
+    def mesh_moved(self) -> None:
+        """Reassemble the projection's mass matrix on the moved mesh."""
+        if self._solver is not None:
+            self._solver.invalidate_jacobian()

@@ -1,0 +1,172 @@
+r"""Everything the moving-mesh loop writes, and the restart it reads back.
+
+In the run's output folder:
+
+* ``diagnostics.csv``: one row per step (``step``, ``t``, ``moved``, ``inverted`` and the
+  problem's own :meth:`~um2n.fem.loop.MovingMeshProblem.diagnostics`), rewritten at every
+  checkpoint and at the end;
+* ``solution.pvd``: a ParaView series (``VTKFile``, ``adaptive=True``: the mesh as it is at
+  that time) of the problem's output functions every ``output_every`` steps;
+* ``<field>_<step>.png``: ``snapshots + 1`` pictures of the first output function with its
+  mesh, evenly spaced over the run;
+* ``checkpoint.h5``: a Firedrake ``CheckpointFile`` (mesh, reference and current
+  coordinates, prognostic fields, and the loop's counters as a JSON attribute) every
+  ``checkpoint_every`` steps;
+* ``summary.json``: the run's result at its end.
+
+Every file is written through :func:`um2n.io.atomic_path`: under a temporary name, renamed
+when complete, so a killed run leaves the previous version intact. The diagnostics kept in
+memory (:attr:`Recorder.rows`, numbers) are what a case's ``finish`` hook reads; a resumed
+run starts from the rows up to its checkpoint.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import firedrake as fd
+import numpy as np
+
+from um2n.io import atomic_path, save_figure
+
+CHECKPOINT = "checkpoint.h5"
+DIAGNOSTICS = "diagnostics.csv"
+
+
+def _number(value: str):
+    try:
+        return int(value)
+    except ValueError:
+        return float(value) if value != "" else float("nan")
+
+
+class Recorder:
+    """The output of one run in ``out`` (see the module docstring).
+
+    Parameters
+    ----------
+    out : the run's folder (created)
+    output_every, checkpoint_every : steps between VTK writes and between checkpoints
+    write_vtk : write the ParaView series
+    snapshots : number of intervals between PNG snapshots (0: none)
+    label : a title for the snapshots
+    """
+
+    def __init__(self, out: str | Path, *, output_every: int, checkpoint_every: int, write_vtk: bool = True,
+                 snapshots: int = 4, label: str = ""):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.output_every, self.checkpoint_every = output_every, checkpoint_every
+        self.write_vtk, self.snapshots, self.label = write_vtk, snapshots, label
+        self.rows: list[dict] = []
+        self._vtk = None
+        self._snap_steps: set[int] = set()
+        self._problem = None
+
+    # ------------------------------------------------------------------ restart
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / CHECKPOINT
+
+    def restore(self, make_problem):
+        """Rebuild the run from ``checkpoint.h5``: ``(mesh, problem, reference coordinates,
+        state)``; ``state`` holds ``step``, ``t`` and the loop's counters."""
+        with fd.CheckpointFile(str(self.checkpoint_path), "r") as cf:
+            state = json.loads(cf.get_attr("/", "um2n_state"))
+            mesh = cf.load_mesh(state["mesh_name"])
+            xi = cf.load_function(mesh, "reference_coordinates")
+            current = cf.load_function(mesh, "current_coordinates")
+            problem = make_problem(mesh)
+            saved = {name: cf.load_function(mesh, name) for name in problem.fields()}
+        mesh.coordinates.assign(current)
+        for name, f in problem.fields().items():
+            f.assign(saved[name])
+        problem.mesh_moved()
+        path = self.out / DIAGNOSTICS
+        if path.exists():                        # the rows up to the checkpoint
+            with open(path) as f:
+                self.rows = [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(f)
+                             if int(r["step"]) <= state["step"]]
+        return mesh, problem, xi, state
+
+    def checkpoint(self, mesh, xi: fd.Function, fields: dict[str, fd.Function], state: dict) -> None:
+        """Save the restart file (atomically), then the diagnostics up to this step."""
+        with atomic_path(self.checkpoint_path, comm=mesh.comm) as tmp:
+            with fd.CheckpointFile(tmp, "w", comm=mesh.comm) as cf:
+                cf.save_mesh(mesh)
+                cf.save_function(xi, name="reference_coordinates")
+                cf.save_function(mesh.coordinates, name="current_coordinates")
+                for name, f in fields.items():
+                    cf.save_function(f, name=name)
+                cf.set_attr("/", "um2n_state", json.dumps({**state, "mesh_name": mesh.name}))
+        self.write_diagnostics()
+
+    # ------------------------------------------------------------------ output
+    def open(self, problem, num_steps: int, fresh: bool) -> None:
+        """Start (``fresh``) or continue the ParaView series; write the state at t = 0."""
+        self._problem = problem
+        if self.snapshots > 0:
+            self._snap_steps = {round(k * num_steps / self.snapshots) for k in range(self.snapshots + 1)}
+        if self.write_vtk:
+            self._vtk = fd.VTKFile(str(self.out / "solution.pvd"), adaptive=True, mode="w" if fresh else "a")
+        if fresh:
+            self.output(0, 0.0, force=True)
+
+    def output(self, step: int, t: float, force: bool = False) -> None:
+        """The ParaView series and the snapshots due at ``step``."""
+        if self._vtk is not None and (force or step % self.output_every == 0):
+            self._vtk.write(*self._problem.output_functions(), time=t)
+        if step in self._snap_steps:
+            f = self._problem.output_functions()[0]
+            write_snapshot(f, self.out / f"{f.name()}_{step:06d}.png",
+                           f"{type(self._problem).__name__}: {f.name()} at t = {t:.4g} {self.label}")
+
+    def record(self, row: dict) -> None:
+        """Keep one row of diagnostics (written at the next checkpoint or at the end)."""
+        self.rows.append(row)
+
+    def write_diagnostics(self) -> None:
+        if not self.rows or fd.COMM_WORLD.rank != 0:
+            return
+        with atomic_path(self.out / DIAGNOSTICS) as tmp:
+            with open(tmp, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(self.rows[-1]))
+                w.writeheader()
+                w.writerows(self.rows)
+
+    def write_json(self, name: str, data: dict) -> None:
+        """``name`` in the output folder (:func:`write_json`)."""
+        write_json(self.out / name, data)
+
+
+def write_json(path: str | Path, data: dict) -> None:
+    """``data`` as indented JSON at ``path``, atomically, by rank 0 only."""
+    if fd.COMM_WORLD.rank == 0:
+        with atomic_path(path) as tmp:
+            Path(tmp).write_text(json.dumps(data, indent=2, default=float))
+
+
+def write_snapshot(f: fd.Function, path: Path, title: str) -> None:
+    """PNG of ``f`` with its mesh (matplotlib through ``firedrake.pyplot``), written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from firedrake.pyplot import tripcolor, triplot
+
+    mesh = f.function_space().mesh()
+    X = mesh.coordinates.dat.data_ro
+    w, h = np.ptp(X[:, 0]) or 1.0, np.ptp(X[:, 1]) or 1.0
+    wide = w > 2 * h
+    fig, ax = plt.subplots(figsize=(9.0, max(2.6, 9.0 * h / w + 1.6)) if wide else (6.4, 5.6))
+    c = tripcolor(f, axes=ax, cmap="viridis")
+    lw = 0.15 if mesh.num_cells() < 5000 else 0.05
+    triplot(mesh, axes=ax, interior_kw={"linewidths": lw, "edgecolors": "w"},
+            boundary_kw={"linewidths": 0.6, "colors": ["k"]})
+    fig.colorbar(c, ax=ax, shrink=0.8, orientation="horizontal" if wide else "vertical")
+    ax.set_aspect("equal")
+    ax.set_title(title)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
+    plt.close(fig)

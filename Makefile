@@ -4,11 +4,12 @@ SHELL := /bin/bash
 PYTEST_ARGS ?=
 RUN_ARGS ?=
 
-.PHONY: install run test test-fast shell help
+.PHONY: install run test test-fast acceptance shell help
 
 help:
 	@echo "make run      install if needed, then run the main job (see README)"
-	@echo "make test     install if needed, then run the whole test suite"
+	@echo "make test     install if needed, then run the test suite (what CI runs; at most 20 min)"
+	@echo "make acceptance  the long acceptance runs (tests marked 'acceptance'; about 40 min)"
 	@echo "make install  build/refresh the environment (idempotent)"
 	@echo "make shell    a shell whose python is the um2n environment"
 
@@ -19,10 +20,13 @@ run: install
 	@bash install/run.sh -m um2n simulate swirl --config configs/swirl.toml --mover none um2n $(RUN_ARGS)
 
 test: install
-	@bash install/run.sh -m pytest $(PYTEST_ARGS)
+	@bash install/run.sh -m pytest -m "not acceptance" $(PYTEST_ARGS)
 
 test-fast: install
-	@bash install/run.sh -m pytest -m "not slow" $(PYTEST_ARGS)
+	@bash install/run.sh -m pytest -m "not slow and not acceptance" $(PYTEST_ARGS)
+
+acceptance: install
+	@bash install/run.sh -m pytest -m acceptance $(PYTEST_ARGS)
 
 shell: install
 	@bash install/run.sh -c 'import os, sys; os.execvp("bash", ["bash"])'

@@ -31,16 +31,16 @@ Strouhal number :math:`St = D f/\bar U` from the mean period between the maxima 
 
 from __future__ import annotations
 
-import json
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import firedrake as fd
 import numpy as np
 
-from um2n.fem.loop import LoopConfig, MovingMeshProblem, run_moving_mesh
-from um2n.fem.monitors import hessian_monitor
+from um2n.fem.loop import LoopConfig, MovingMeshProblem
+from um2n.fem.monitors import MonitorConfig, SolutionMonitor
+from um2n.fem.study import Case
 
 #: Newton with a direct solve (MUMPS) of the Taylor-Hood saddle point system.
 NEWTON_MUMPS_PARAMETERS = {
@@ -66,19 +66,20 @@ REFERENCE = {
 
 @dataclass
 class CylinderConfig:
-    """Settings of the cylinder case (the ``[loop]`` table sets the moving-mesh loop)."""
+    """Settings of the cylinder case (``[monitor]``: the monitor, of the speed; ``[loop]``: the
+    moving-mesh loop)."""
 
     case: str = "2d-2"
     lc: float = 0.04
     lc_cyl: float = 0.008
+    refine: int = 0
     nu: float = 1e-3
     dt: float = 0.01
     T: float = 8.0
-    statistics_from: float = 5.0
-    monitor_alpha: float = 3.0
-    monitor_power: float = 0.5
+    statistics_from: float = 6.0
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(output_dir="output/cylinder", move_every=10,
-                                                                output_every=20, snapshots=4))
+                                                                output_every=20, checkpoint_every=50))
 
     @property
     def U(self) -> float:
@@ -90,11 +91,14 @@ class CylinderConfig:
 
 
 def cylinder_mesh(cfg: CylinderConfig):
-    """The gmsh mesh of ``meshes/dfg_cylinder.geo`` at ``lc`` (far field) and ``lc_cyl``."""
+    """The gmsh mesh of ``meshes/dfg_cylinder.geo`` at ``lc`` (far field) and ``lc_cyl``, both
+    halved ``refine`` times."""
     from um2n.meshing import generate_mesh
 
     with tempfile.TemporaryDirectory() as tmp:
-        msh = generate_mesh("dfg_cylinder", Path(tmp) / "dfg.msh", lc=cfg.lc, numbers={"lc_cyl": cfg.lc_cyl})
+        scale = 0.5 ** cfg.refine
+        msh = generate_mesh("dfg_cylinder", Path(tmp) / "dfg.msh", lc=cfg.lc * scale,
+                            numbers={"lc_cyl": cfg.lc_cyl * scale})
         return fd.Mesh(str(msh), name="dfg_cylinder")
 
 
@@ -149,7 +153,8 @@ class CylinderFlow(MovingMeshProblem):
         self._set_probes()
         self.P1 = fd.FunctionSpace(mesh, "CG", 1)
         self.vorticity = fd.Function(self.P1, name="vorticity")
-        self.speed = fd.Function(self.P1, name="speed")
+        self._monitor = SolutionMonitor(mesh, fd.sqrt(fd.inner(self.velocity, self.velocity)), cfg.monitor,
+                                        method="interpolate", name="speed")
         self.history: list[dict] = []
         self._set_pressure_probe()
 
@@ -176,8 +181,7 @@ class CylinderFlow(MovingMeshProblem):
         self.history.append({"t": t + (0.0 if self.steady else self.dt), **self.coefficients()})
 
     def monitor(self) -> fd.Function:
-        self.speed.interpolate(fd.sqrt(fd.inner(self.velocity, self.velocity)))
-        return hessian_monitor(self.speed, self.cfg.monitor_alpha, self.cfg.monitor_power)
+        return self._monitor()
 
     def mesh_moved(self) -> None:
         self._set_probes()
@@ -201,15 +205,15 @@ class CylinderFlow(MovingMeshProblem):
         return dict(self.history[-1]) if self.history else {}
 
     def summary(self, t: float) -> dict:
-        if self.steady:
-            return {**self.history[-1], "vertices": self.mesh.num_vertices(), "dofs": self.W.dim()}
-        return {**periodic_statistics(self.history, self.cfg), "vertices": self.mesh.num_vertices(),
+        """The mesh size, and for 2D-1 the coefficients (2D-2's statistics come from the whole
+        run's diagnostics, in :meth:`CylinderCase.finish`)."""
+        return {**(self.history[-1] if self.steady else {}), "vertices": self.mesh.num_vertices(),
                 "dofs": self.W.dim()}
 
 
 def periodic_statistics(history: list[dict], cfg: CylinderConfig) -> dict:
     """max c_D, max c_L, St (mean period between lift maxima) and the Δp of the window."""
-    h = [r for r in history if r["t"] >= cfg.statistics_from]
+    h = [r for r in history if r["t"] >= cfg.statistics_from and "c_L" in r]
     if len(h) < 3:
         return {"error": f"no data after t = {cfg.statistics_from}"}
     t = np.array([r["t"] for r in h])
@@ -234,11 +238,6 @@ def periodic_statistics(history: list[dict], cfg: CylinderConfig) -> dict:
     return out
 
 
-def run_cylinder(cfg: CylinderConfig, resume: bool = False, stop_after: int | None = None):
-    return run_moving_mesh(lambda mesh: CylinderFlow(mesh, cfg), lambda: cylinder_mesh(cfg), cfg.loop,
-                           resume=resume, stop_after=stop_after)
-
-
 def check_reference(case: str, values: dict) -> dict:
     """For each reference quantity: value, interval and whether it lies inside."""
     out = {}
@@ -249,22 +248,47 @@ def check_reference(case: str, values: dict) -> dict:
     return out
 
 
-def main(args) -> int:
-    from um2n.config import load_config
+class CylinderCase(Case):
+    """``um2n simulate cylinder``: DFG 2D-1 or 2D-2 against the reference intervals."""
 
-    cfg = load_config(CylinderConfig, args.config)
-    if args.case_name:
-        cfg.case = args.case_name
-    movers = args.mover or [cfg.loop.mover]
-    base = Path(args.output_dir or cfg.loop.output_dir)
-    results = {}
-    for mover in movers:
-        cfg.loop = type(cfg.loop)(**{**asdict(cfg.loop), "mover": mover, "output_dir": str(base / mover)})
-        res = run_cylinder(cfg, resume=args.resume)
-        results[mover] = {**res.summary, "reference": check_reference(cfg.case, res.summary),
-                          "moves": res.moves, "moves_rejected": res.moves_rejected, "max_inverted": res.max_inverted,
-                          "seconds_per_step": res.as_dict()["seconds_per_step"],
-                          "output": str(base / mover / "solution.pvd")}
-    print(json.dumps({"case": f"cylinder {cfg.case}", "config": {k: v for k, v in asdict(cfg).items() if k != "loop"},
-                      "results": results}, indent=2, default=float))
-    return 0
+    name = "cylinder"
+    help = "DFG flow past a cylinder (2D-1 steady, 2D-2 periodic), Taylor-Hood"
+    description = ("Navier-Stokes flow past the DFG cylinder (meshes/dfg_cylinder.geo) with Taylor-Hood P2-P1 "
+                   "and Newton + MUMPS; prints c_D, c_L, St and dp against the reference intervals of Schaefer "
+                   "& Turek (1996). Writes OUTPUT/<mover>/solution.pvd, diagnostics.csv (forces over time), "
+                   "snapshots (PNG) and checkpoint.h5.")
+    config = CylinderConfig
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--case", dest="case_name", choices=list(REFERENCE),
+                            help="benchmark (default: the config's)")
+
+    def configure(self, cfg: CylinderConfig, args) -> None:
+        if args.case_name:
+            cfg.case = args.case_name
+
+    def make_mesh(self, cfg: CylinderConfig):
+        return cylinder_mesh(cfg)
+
+    def make_problem(self, cfg: CylinderConfig, mesh) -> CylinderFlow:
+        return CylinderFlow(mesh, cfg)
+
+    def finish(self, cfg: CylinderConfig, result, out: Path) -> None:
+        """2D-2's statistics over the diagnostics from ``statistics_from`` on (a resumed run's
+        included), and every reference quantity against its interval."""
+        if cfg.case != "2d-1":
+            result.summary.update(periodic_statistics(result.diagnostics, cfg))
+        result.extras["reference"] = check_reference(cfg.case, result.summary)
+
+    def report(self, cfg: CylinderConfig, study: dict) -> None:
+        print(f"\nDFG {cfg.case} (Schaefer & Turek 1996): value [reference interval]")
+        for label, r in study["runs"].items():
+            ref = "  ".join(f"{k} {v['value']:.4g} [{v['interval'][0]:g}, {v['interval'][1]:g}]"
+                            f"{'' if v['inside'] else ' (outside)'}" if v["value"] is not None else f"{k} -"
+                            for k, v in r["reference"].items())
+            print(f"{label:<6} {r['summary'].get('vertices', '-'):>7} vertices  {ref}  {r['moves']} moves, "
+                  f"{r['max_inverted']} tangled  ({r['output']})")
+        print(f"(summary: {study['summary_path']})")
+
+
+CASE = CylinderCase()

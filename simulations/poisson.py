@@ -20,6 +20,8 @@ from pathlib import Path
 
 import firedrake as fd
 
+from um2n.fem.study import Case
+
 #: Direct solve with MUMPS (PETSc configured against Debian's MUMPS).
 POISSON_SOLVER_PARAMETERS = {
     "ksp_type": "preonly",
@@ -68,17 +70,33 @@ def convergence_study(sizes: list[int], degree: int = 1, output_dir: str | Path 
     return result
 
 
-def main(args) -> int:
-    res = convergence_study(list(args.sizes), output_dir=args.output_dir)
-    if fd.COMM_WORLD.rank != 0:
+class PoissonCase(Case):
+    """``um2n simulate poisson``: the convergence study (a check of the Firedrake stack)."""
+
+    name = "poisson"
+    help = "P1 Poisson with a manufactured solution: convergence study"
+    description = ("Solve -lap u = f on the unit square with u = sin(pi x) sin(pi y) on a sequence of meshes; "
+                   "print the L2 errors and rates; write ParaView output.")
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--sizes", type=int, nargs="+", default=[8, 16, 32, 64], help="cells per side")
+        parser.add_argument("--output-dir", default="output/poisson", help="folder for the .pvd output")
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    def main(self, args) -> int:
+        res = convergence_study(list(args.sizes), output_dir=args.output_dir)
+        if fd.COMM_WORLD.rank != 0:
+            return 0
+        if args.json:
+            print(json.dumps(res))
+            return 0
+        print(f"P1 Poisson, manufactured solution sin(pi x) sin(pi y), {res['ranks']} MPI rank(s)")
+        print(f"{'n':>6} {'L2 error':>12} {'rate':>6} {'time (s)':>9}")
+        for i, n in enumerate(res["sizes"]):
+            rate = f"{res['rates'][i - 1]:.2f}" if i else "-"
+            print(f"{n:>6} {res['l2_errors'][i]:>12.4e} {rate:>6} {res['seconds'][i]:>9.2f}")
+        print(f"ParaView: {res.get('paraview')}")
         return 0
-    if args.json:
-        print(json.dumps(res))
-        return 0
-    print(f"P1 Poisson, manufactured solution sin(pi x) sin(pi y), {res['ranks']} MPI rank(s)")
-    print(f"{'n':>6} {'L2 error':>12} {'rate':>6} {'time (s)':>9}")
-    for i, n in enumerate(res["sizes"]):
-        rate = f"{res['rates'][i - 1]:.2f}" if i else "-"
-        print(f"{n:>6} {res['l2_errors'][i]:>12.4e} {rate:>6} {res['seconds'][i]:>9.2f}")
-    print(f"ParaView: {res.get('paraview')}")
-    return 0
+
+
+CASE = PoissonCase()

@@ -31,22 +31,25 @@ conservatively.
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import firedrake as fd
 import numpy as np
 
-from um2n_simulations.shallow_water import ShallowWaterOptions, ShallowWaterProblem, ShallowWaterSolver
-from um2n.fem.loop import LoopConfig, MovingMeshProblem, run_moving_mesh
+from um2n.errors import ConvergenceError
+from um2n.fem.loop import LoopConfig, MovingMeshProblem
+from um2n.fem.monitors import MonitorConfig
+from um2n.fem.study import Case, Variant
 from um2n.io import atomic_path, save_figure
+from um2n_simulations.shallow_water import ShallowWaterOptions, ShallowWaterProblem, ShallowWaterSolver
 
 @dataclass
 class RunupConfig:
-    """Settings of the run-up case (the ``[loop]`` table sets the moving-mesh loop)."""
+    """Settings of the run-up case (``[monitor]``: the monitor, of the elevation; ``[loop]``: the
+    moving-mesh loop). ``refine`` halves ``dx`` and doubles ``ny`` that many times (4 times the
+    cells each)."""
 
     H: float = 0.019
     d: float = 1.0
@@ -56,6 +59,7 @@ class RunupConfig:
     dx: float = 0.1
     width: float = 0.2
     ny: int = 1
+    refine: int = 0
     dt: float = 0.01
     T: float = 25.0
     alpha: float = 0.005
@@ -64,8 +68,7 @@ class RunupConfig:
     viscosity: float = 0.05
     wet_threshold: float = 0.001
     penalise: str = "depth"
-    monitor_alpha: float = 3.0
-    monitor_power: float = 0.5
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(output_dir="output/runup", mover="none",
                                                                 move_every=10, output_every=50,
                                                                 checkpoint_every=250))
@@ -76,10 +79,10 @@ class RunupConfig:
 
 
 def runup_mesh(cfg: RunupConfig):
-    """The channel, ``cfg.ny`` elements wide."""
-    nx = int(round((cfg.x_max - cfg.x_min) / cfg.dx))
+    """The channel, ``cfg.ny`` elements wide, refined ``cfg.refine`` times."""
+    nx = int(round((cfg.x_max - cfg.x_min) / cfg.dx)) * 2 ** cfg.refine
     # Firedrake's Lx is the right end when originX is given
-    return fd.RectangleMesh(nx, cfg.ny, cfg.x_max, cfg.width, originX=cfg.x_min, name="runup")
+    return fd.RectangleMesh(nx, cfg.ny * 2 ** cfg.refine, cfg.x_max, cfg.width, originX=cfg.x_min, name="runup")
 
 
 class RunupProblem(ShallowWaterProblem, MovingMeshProblem):
@@ -107,7 +110,7 @@ class RunupProblem(ShallowWaterProblem, MovingMeshProblem):
         # eta = eta0 everywhere, below the bed on dry land too: with the modified depth,
         # eta = 0, u = 0 is an exact rest state, dry land included
         self.swe.set_state(eta0, fd.as_vector([-eta0 * math.sqrt(g / cfg.d), 0]))
-        self.setup_moving_mesh(mesh, cfg.monitor_alpha, cfg.monitor_power)
+        self.setup_moving_mesh(mesh, cfg.monitor)
         DG = self.swe.elevation.function_space()
         self._x = fd.Function(DG)
         self._Ht = fd.Function(DG)
@@ -116,7 +119,7 @@ class RunupProblem(ShallowWaterProblem, MovingMeshProblem):
         try:
             super().step(t)
         except fd.ConvergenceError:
-            raise RuntimeError(f"run-up: Newton failed at t = {t + self.dt:.3f} s") from None
+            raise ConvergenceError(f"run-up: Newton failed at t = {t + self.dt:.3f} s") from None
 
     def shoreline(self) -> tuple[float, float]:
         r"""(elevation, position) of the shoreline: the landmost point where the water depth
@@ -147,33 +150,9 @@ class RunupProblem(ShallowWaterProblem, MovingMeshProblem):
         return {"vertices": self.mesh.num_vertices(), "dofs": self.swe.W.dim()}
 
 
-def read_shoreline(diagnostics_csv: str | Path) -> np.ndarray:
+def shoreline_history(rows: list[dict]) -> np.ndarray:
     """Columns t, shoreline elevation, shoreline position, volume of a run's diagnostics."""
-    with open(diagnostics_csv) as f:
-        rows = list(csv.DictReader(f))
-    return np.array([[float(r["t"]), float(r["shore_elevation"]), float(r["shore_x"]), float(r["volume"])]
-                     for r in rows])
-
-
-def run_runup(cfg: RunupConfig, resume: bool = False, stop_after: int | None = None):
-    """Run the case through the moving-mesh loop. The result carries ``runup`` (the highest
-    wet elevation), the analytic value, the relative error and ``shoreline`` (t, z, x, volume)."""
-    res = run_moving_mesh(lambda mesh: RunupProblem(mesh, cfg), lambda: runup_mesh(cfg), cfg.loop,
-                          resume=resume, stop_after=stop_after)
-    if stop_after is not None and res.t < cfg.T:
-        return res
-    out = Path(cfg.loop.output_dir)
-    h = read_shoreline(out / "diagnostics.csv")
-    runup = float(np.nanmax(h[:, 1]))
-    res.runup = {"runup": runup, "analytic": cfg.analytic_runup,            # type: ignore[attr-defined]
-                 "relative_error": (runup - cfg.analytic_runup) / cfg.analytic_runup,
-                 "t_max": float(h[np.nanargmax(h[:, 1]), 0]),
-                 "volume_drift": float((h[:, 3].max() - h[:, 3].min()) / h[0, 3])}
-    res.shoreline = h                                                        # type: ignore[attr-defined]
-    with atomic_path(out / "shoreline.csv") as tmp:
-        np.savetxt(tmp, h, delimiter=",", header="t,shore_elevation,shore_x,volume", comments="")
-    plot_shoreline(h, cfg, out / "shoreline.png", title=f"run-up, mover {cfg.loop.mover}")
-    return res
+    return np.array([[r["t"], r["shore_elevation"], r["shore_x"], r["volume"]] for r in rows], dtype=float)
 
 
 def plot_shoreline(h: np.ndarray, cfg: RunupConfig, path: Path, title: str) -> None:
@@ -196,33 +175,57 @@ def plot_shoreline(h: np.ndarray, cfg: RunupConfig, path: Path, title: str) -> N
     plt.close(fig)
 
 
-def main(args) -> int:
-    from um2n.config import load_config
+class RunupCase(Case):
+    """``um2n simulate runup``: the run-up on the static, moved and refined meshes."""
 
-    cfg = load_config(RunupConfig, args.config)
-    if args.refine:                      # uniform refinement: 4 times the cells per level
-        cfg.dx /= 2 ** args.refine
-        cfg.ny *= 2 ** args.refine
-    movers = args.mover or [cfg.loop.mover]
-    base = Path(args.output_dir or cfg.loop.output_dir)
-    runs = {}
-    for mover in movers:
-        label = mover if not args.refine else f"{mover}_refine{args.refine}"
-        cfg.loop = LoopConfig(**{**asdict(cfg.loop), "mover": mover, "output_dir": str(base / label)})
-        res = run_runup(cfg, resume=args.resume)
-        runs[label] = {**res.runup, **res.summary, "moves": res.moves, "moves_rejected": res.moves_rejected,
-                       "max_inverted": res.max_inverted, "seconds_per_step": res.as_dict()["seconds_per_step"],
-                       "output": str(base / label / "solution.pvd")}
-    base.mkdir(parents=True, exist_ok=True)
-    with atomic_path(base / "summary.json") as tmp:
-        Path(tmp).write_text(json.dumps({"case": "runup", "runs": runs}, indent=2, default=float))
-    print(f"\nSolitary-wave run-up (H/d = {cfg.H:g}, slope 1:{cfg.cot_beta:g}), analytic R/d = "
-          f"{cfg.analytic_runup / cfg.d:.4f}")
-    print(f"{'run':<14} {'vertices':>8} {'R/d':>7} {'error':>7} {'moves':>5} {'tangled':>7} "
-          f"{'s/step solve':>12} {'move':>6} {'transfer':>8}")
-    for label, r in runs.items():
-        per = r["seconds_per_step"]
-        print(f"{label:<14} {r['vertices']:>8} {r['runup'] / cfg.d:>7.4f} {r['relative_error']:>+7.1%} {r['moves']:>5} "
-              f"{r['max_inverted']:>7} {per['solve']:>12.3f} {per['move']:>6.3f} {per['transfer']:>8.3f}")
-    print(f"(shoreline over time: <run>/shoreline.csv and shoreline.png; summary: {base / 'summary.json'})")
-    return 0
+    name = "runup"
+    help = "solitary-wave run-up on a plane beach (NTHMP 1), wetting and drying"
+    description = ("Synolakis' solitary wave (H/d = 0.019) running up a 1:19.85 beach: nonlinear shallow water "
+                   "with wetting and drying (DG1, Crank-Nicolson); prints the maximum run-up against the "
+                   "analytic law R/d = 2.831 sqrt(cot b) (H/d)^(5/4) and writes the shoreline over time "
+                   "(shoreline.csv, shoreline.png) and ParaView output.")
+    config = RunupConfig
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--refine", type=int, help="halve the mesh size this many times (4x the cells each)")
+
+    def configure(self, cfg: RunupConfig, args) -> None:
+        if args.refine is not None:
+            cfg.refine = args.refine
+
+    def variants(self, cfg: RunupConfig, args) -> list[Variant]:
+        suffix = f"_refine{cfg.refine}" if cfg.refine else ""
+        return [Variant(m + suffix, {"loop.mover": m}) for m in (args.mover or [cfg.loop.mover])]
+
+    def make_mesh(self, cfg: RunupConfig):
+        return runup_mesh(cfg)
+
+    def make_problem(self, cfg: RunupConfig, mesh) -> RunupProblem:
+        return RunupProblem(mesh, cfg)
+
+    def finish(self, cfg: RunupConfig, result, out: Path) -> None:
+        """The highest wet elevation against the analytic run-up; ``shoreline.csv`` and ``.png``."""
+        h = shoreline_history(result.diagnostics)
+        runup = float(np.nanmax(h[:, 1]))
+        result.extras.update({"runup": runup, "analytic": cfg.analytic_runup,
+                              "relative_error": (runup - cfg.analytic_runup) / cfg.analytic_runup,
+                              "t_max": float(h[np.nanargmax(h[:, 1]), 0]),
+                              "volume_drift": float((h[:, 3].max() - h[:, 3].min()) / h[0, 3])})
+        with atomic_path(out / "shoreline.csv") as tmp:
+            np.savetxt(tmp, h, delimiter=",", header="t,shore_elevation,shore_x,volume", comments="")
+        plot_shoreline(h, cfg, out / "shoreline.png", title=f"run-up, mover {cfg.loop.mover}")
+
+    def report(self, cfg: RunupConfig, study: dict) -> None:
+        print(f"\nSolitary-wave run-up (H/d = {cfg.H:g}, slope 1:{cfg.cot_beta:g}), analytic R/d = "
+              f"{cfg.analytic_runup / cfg.d:.4f}")
+        print(f"{'run':<14} {'vertices':>8} {'R/d':>7} {'error':>7} {'moves':>5} {'tangled':>7} "
+              f"{'s/step solve':>12} {'move':>6} {'transfer':>8}")
+        for label, r in study["runs"].items():
+            per = r["seconds_per_step"]
+            print(f"{label:<14} {r['summary']['vertices']:>8} {r['runup'] / cfg.d:>7.4f} {r['relative_error']:>+7.1%} "
+                  f"{r['moves']:>5} {r['max_inverted']:>7} {per['solve']:>12.3f} {per['move']:>6.3f} "
+                  f"{per['transfer']:>8.3f}")
+        print(f"(shoreline over time: <run>/shoreline.csv and shoreline.png; summary: {study['summary_path']})")
+
+
+CASE = RunupCase()

@@ -46,6 +46,8 @@ from dataclasses import dataclass
 import firedrake as fd
 import ufl
 
+from um2n.fem.monitors import MonitorConfig, SolutionMonitor
+
 #: Newton + MUMPS for the coupled (eta, u) step.
 SWE_NEWTON_PARAMETERS = {
     "snes_type": "newtonls",
@@ -239,36 +241,23 @@ class ShallowWaterSolver:
         return self._depth(self.elevation)
 
 
-#: P1 projection of the elevation, for the monitor
-P1_PROJECTION_PARAMETERS = {"ksp_type": "cg", "pc_type": "jacobi", "ksp_rtol": 1e-10}
-
-
 class ShallowWaterProblem:
     r"""The moving-mesh side of a shallow-water case, shared by the tsunami simulations.
 
     A mixin for :class:`um2n.fem.loop.MovingMeshProblem`: call :meth:`setup_moving_mesh` once
     the solver ``self.swe`` holds the initial state. The prognostic fields are the elevation
     and the momentum :math:`q = Hu` (both transferred conservatively across moves); the
-    monitor is the Hessian monitor :math:`1 + \alpha(|H(\eta)|_F/\max)^p` of the P1 projection
-    of the elevation; after a move the bathymetry is re-evaluated from its source and
-    :math:`u = q/H` recovered (:meth:`ShallowWaterSolver.mesh_moved`).
+    monitor is the case's ``[monitor]`` of the P1 projection of the elevation
+    (:class:`um2n.fem.monitors.SolutionMonitor`); after a move the bathymetry is re-evaluated
+    from its source and :math:`u = q/H` recovered (:meth:`ShallowWaterSolver.mesh_moved`).
     """
 
     swe: ShallowWaterSolver
-    monitor_alpha: float = 3.0
-    monitor_power: float = 0.5
 
-    def setup_moving_mesh(self, mesh, monitor_alpha: float, monitor_power: float) -> None:
+    def setup_moving_mesh(self, mesh, monitor: MonitorConfig) -> None:
         self.swe.store_momentum()
         self._momentum_stale = False
-        self.monitor_alpha, self.monitor_power = monitor_alpha, monitor_power
-        P1 = fd.FunctionSpace(mesh, "CG", 1)
-        self.eta_p1 = fd.Function(P1, name="elevation_P1")
-        p, w = fd.TrialFunction(P1), fd.TestFunction(P1)
-        self.p1_solver = fd.LinearVariationalSolver(
-            fd.LinearVariationalProblem(p * w * fd.dx, self.swe.elevation * w * fd.dx, self.eta_p1,
-                                        constant_jacobian=True),
-            solver_parameters=P1_PROJECTION_PARAMETERS)
+        self._monitor = SolutionMonitor(mesh, self.swe.elevation, monitor, name="elevation_P1")
 
     def fields(self) -> dict:
         return {"elevation": self.swe.elevation, "momentum": self.swe.momentum}
@@ -287,15 +276,12 @@ class ShallowWaterProblem:
             self._momentum_stale = False
 
     def monitor(self) -> fd.Function:
-        from um2n.fem.monitors import hessian_monitor
-
-        self.p1_solver.solve()
-        return hessian_monitor(self.eta_p1, self.monitor_alpha, self.monitor_power)
+        return self._monitor()
 
     def mesh_moved(self) -> None:
         self.swe.mesh_moved()
         self._momentum_stale = False          # the momentum is the transferred one
-        self.p1_solver.invalidate_jacobian()
+        self._monitor.mesh_moved()
 
     def output_functions(self) -> list:
         return [self.swe.elevation]

@@ -27,34 +27,32 @@ matrix is reassembled only after a mesh move. The mesh moves between steps (the 
 :mod:`um2n.fem.loop`), and :math:`q` is transferred conservatively (supermesh :math:`L^2`
 projection): the tracer mass is kept to round-off across moves.
 
-Monitor: :math:`1 + \alpha(|H|_F/\max|H|_F)^p` of the P1 projection of :math:`q`
-(:func:`um2n.fem.monitors.hessian_monitor`), the monitor family of the shipped weights.
+Monitor: the ``[monitor]`` table (:class:`um2n.fem.monitors.MonitorConfig`; by default
+:math:`1 + 3(|H|_F/\max|H|_F)^{1/2}`) of the P1 projection of :math:`q`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import firedrake as fd
 
-from um2n.fem.loop import LoopConfig, MovingMeshProblem, run_moving_mesh
-from um2n.fem.monitors import hessian_monitor
+from um2n.fem.loop import LoopConfig, MovingMeshProblem
+from um2n.fem.monitors import MonitorConfig, SolutionMonitor
+from um2n.fem.study import Case
 
 #: DG mass matrix: block diagonal, so one block-Jacobi/ILU application is an exact solve.
 DG_MASS_SOLVER_PARAMETERS = {"ksp_type": "preonly", "pc_type": "bjacobi", "sub_pc_type": "ilu"}
-#: P1 projection of the DG1 tracer (for the monitor).
-P1_PROJECTION_SOLVER_PARAMETERS = {"ksp_type": "cg", "pc_type": "jacobi", "ksp_rtol": 1e-10}
 
 
 @dataclass
 class SwirlConfig:
-    """Settings of the swirl case (the ``[loop]`` table sets the moving-mesh loop)."""
+    """Settings of the swirl case (``[monitor]``: the monitor; ``[loop]``: the moving-mesh loop)."""
 
-    lc: float = 0.025
+    lc: float = 0.03
     mesh_seed: int = 0
     dt: float = 1e-3
     T: float = 1.0
@@ -62,8 +60,7 @@ class SwirlConfig:
     r0: float = 0.2
     sigma: float = 0.05 / 3
     centre: tuple = (0.5, 0.5)
-    monitor_alpha: float = 3.0
-    monitor_power: float = 0.5
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(output_dir="output/swirl", move_every=10))
 
 
@@ -110,12 +107,7 @@ class SwirlProblem(MovingMeshProblem):
                       - phi * un * q * fd.ds)
         problem = fd.LinearVariationalProblem(phi * dq * fd.dx, L, self.dq, constant_jacobian=True)
         self.solver = fd.LinearVariationalSolver(problem, solver_parameters=DG_MASS_SOLVER_PARAMETERS)
-        self.P1 = fd.FunctionSpace(mesh, "CG", 1)
-        self.q_p1 = fd.Function(self.P1, name="q_P1")
-        p, w = fd.TrialFunction(self.P1), fd.TestFunction(self.P1)
-        self.p1_solver = fd.LinearVariationalSolver(
-            fd.LinearVariationalProblem(p * w * fd.dx, self.q * w * fd.dx, self.q_p1, constant_jacobian=True),
-            solver_parameters=P1_PROJECTION_SOLVER_PARAMETERS)
+        self._monitor = SolutionMonitor(mesh, self.q, cfg.monitor, name="q_P1")
         self.mass0 = fd.assemble(self.q * fd.dx)
 
     # ------------------------------------------------------------------ loop interface
@@ -135,12 +127,11 @@ class SwirlProblem(MovingMeshProblem):
         q.assign(q / 3 + 2.0 / 3.0 * (q2 + self._rhs(q2, t + 0.5 * dt)))
 
     def monitor(self) -> fd.Function:
-        self.p1_solver.solve()
-        return hessian_monitor(self.q_p1, self.cfg.monitor_alpha, self.cfg.monitor_power)
+        return self._monitor()
 
     def mesh_moved(self) -> None:
         self.solver.invalidate_jacobian()
-        self.p1_solver.invalidate_jacobian()
+        self._monitor.mesh_moved()
 
     def output_functions(self):
         return [self.q]
@@ -158,44 +149,35 @@ class SwirlProblem(MovingMeshProblem):
                 "vertices": self.mesh.num_vertices(), "dofs": self.q.function_space().dim()}
 
 
-def run_swirl(cfg: SwirlConfig, resume: bool = False, stop_after: int | None = None):
-    """Run the swirl through the moving-mesh loop; returns the :class:`~um2n.fem.loop.LoopResult`."""
-    return run_moving_mesh(lambda mesh: SwirlProblem(mesh, cfg), lambda: swirl_mesh(cfg), cfg.loop,
-                           resume=resume, stop_after=stop_after)
+class SwirlCase(Case):
+    """``um2n simulate swirl``: the swirl on the static and the moved mesh."""
+
+    name = "swirl"
+    help = "LeVeque's reversing swirl, DG1 upwind + SSPRK3, on a moving mesh"
+    description = ("Advect a ring through the reversing vortex (T = 1) with the mesh moved every k steps by "
+                   "the chosen mover(s); print the L2 error against the exact final state and, with 'none' "
+                   "among the movers, each mover's error reduction. Writes OUTPUT/<mover>/solution.pvd, "
+                   "diagnostics.csv, snapshots (PNG) and checkpoint.h5.")
+    config = SwirlConfig
+    error_key = "l2_error"
+
+    def make_mesh(self, cfg: SwirlConfig):
+        return swirl_mesh(cfg)
+
+    def make_problem(self, cfg: SwirlConfig, mesh) -> SwirlProblem:
+        return SwirlProblem(mesh, cfg)
+
+    def report(self, cfg: SwirlConfig, study: dict) -> None:
+        print(f"\nSwirl (LeVeque, T = {cfg.T:g}, dt = {cfg.dt:g}), DG1 on the lc = {cfg.lc:g} gmsh mesh, "
+              f"mesh moved every {cfg.loop.move_every} steps")
+        print(f"{'mover':<6} {'vertices':>8} {'L2 error':>10} {'ER vs none':>10} {'moves':>6} {'tangled':>7} "
+              f"{'s/step':>7}  ParaView")
+        for label, r in study["runs"].items():
+            er = r.get("error_reduction_vs_none")
+            print(f"{label:<6} {r['summary']['vertices']:>8} {r['summary']['l2_error']:>10.4e} "
+                  f"{'' if er is None else f'{er:+.1%}':>10} {r['moves']:>6} {r['max_inverted']:>7} "
+                  f"{sum(r['seconds_per_step'].values()):>7.3f}  {r['output']}")
+        print(f"(summary: {study['summary_path']})")
 
 
-def main(args) -> int:
-    from um2n.config import load_config
-    from um2n.io import atomic_path
-
-    cfg = load_config(SwirlConfig, args.config)
-    movers = args.mover or [cfg.loop.mover]
-    base = Path(args.output_dir or cfg.loop.output_dir)
-    results = {}
-    for mover in movers:
-        cfg.loop = LoopConfig(**{**asdict(cfg.loop), "mover": mover, "output_dir": str(base / mover)})
-        res = run_swirl(cfg, resume=args.resume)
-        per = res.as_dict()["seconds_per_step"]
-        results[mover] = {"l2_error": res.summary.get("l2_error"), "mass_change": res.summary.get("mass_change"),
-                          "moves": res.moves, "moves_rejected": res.moves_rejected, "max_inverted": res.max_inverted,
-                          "seconds_per_step": per, "vertices": res.summary.get("vertices"),
-                          "output": str(base / mover / "solution.pvd")}
-    if "none" in results:
-        e0 = results["none"]["l2_error"]
-        for r in results.values():
-            r["error_reduction_vs_none"] = (e0 - r["l2_error"]) / e0
-    report = {"case": "swirl", "config": {k: v for k, v in asdict(cfg).items() if k != "loop"},
-              "move_every": cfg.loop.move_every, "results": results}
-    base.mkdir(parents=True, exist_ok=True)
-    with atomic_path(base / "summary.json") as tmp:
-        Path(tmp).write_text(json.dumps(report, indent=2, default=float))
-    print(f"\nSwirl (LeVeque, T = {cfg.T:g}, dt = {cfg.dt:g}), DG1 on the lc = {cfg.lc:g} gmsh mesh, "
-          f"mesh moved every {cfg.loop.move_every} steps")
-    print(f"{'mover':<6} {'vertices':>8} {'L2 error':>10} {'ER vs none':>10} {'moves':>6} {'tangled':>7} "
-          f"{'s/step':>7}  ParaView")
-    for mover, r in results.items():
-        er = r.get("error_reduction_vs_none")
-        print(f"{mover:<6} {r['vertices']:>8} {r['l2_error']:>10.4e} {'' if er is None else f'{er:+.1%}':>10} "
-              f"{r['moves']:>6} {r['max_inverted']:>7} {sum(r['seconds_per_step'].values()):>7.3f}  {r['output']}")
-    print(f"(summary: {base / 'summary.json'})")
-    return 0
+CASE = SwirlCase()

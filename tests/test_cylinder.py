@@ -7,13 +7,13 @@ pytestmark = pytest.mark.firedrake
 
 @pytest.mark.parametrize("lc, lc_cyl", [(0.02, 0.004)])
 def test_dfg_2d1_fine_static_mesh_within_reference_intervals(tmp_path, lc, lc_cyl):
-    from um2n_simulations.cylinder import CylinderConfig, check_reference, run_cylinder
     from um2n.fem.loop import LoopConfig
+    from um2n_simulations.cylinder import CASE, CylinderConfig
 
     cfg = CylinderConfig(case="2d-1", lc=lc, lc_cyl=lc_cyl,
                          loop=LoopConfig(mover="none", output_dir=str(tmp_path), progress=False, snapshots=0))
-    res = run_cylinder(cfg)
-    ref = check_reference("2d-1", res.summary)
+    res = CASE.run(cfg)
+    ref = res.extras["reference"]
     assert ref["c_D"]["inside"], ref          # [5.57, 5.59]
     assert ref["c_L"]["inside"], ref          # [0.0104, 0.0110]
     assert ref["dp"]["inside"], ref           # [0.1172, 0.1176]

@@ -1,0 +1,119 @@
+"""The moving-mesh loop's parts: the mover interface and its guard, the recorder, progress."""
+
+import io
+
+import numpy as np
+import pytest
+
+
+class _ShiftVertex:
+    """A mover of our own: pushes one interior vertex across its neighbours (a tangle)."""
+
+    name = "shift"
+    moves_mesh = True
+
+    def __init__(self, shift):
+        self.shift = shift
+
+    def move(self, mesh, monitor):
+        from um2n.fem.movers import MoveInfo
+
+        X = mesh.coordinates.dat.data
+        centre = np.argmin(np.linalg.norm(X - 0.5, axis=1))
+        X[centre] += self.shift
+        return MoveInfo(details={"vertex": int(centre)})
+
+
+class _Failing:
+    name = "failing"
+    moves_mesh = True
+
+    def move(self, mesh, monitor):
+        from um2n.errors import ConvergenceError
+
+        mesh.coordinates.dat.data[:] *= 2.0            # half-way through, then gives up
+        raise ConvergenceError("no convergence in 3 iterations")
+
+
+@pytest.mark.firedrake
+@pytest.mark.parametrize("mover, accepted, reason", [
+    (_ShiftVertex((0.01, 0.0)), True, ""),
+    (_ShiftVertex((0.4, 0.3)), False, "inverted elements"),
+    (_Failing(), False, "no convergence"),
+])
+def test_guarded_move_undoes_failed_and_tangling_moves(mover, accepted, reason):
+    import firedrake as fd
+
+    from um2n.fem.movers import Mover, TangleGuard, guarded_move
+
+    assert isinstance(mover, Mover)
+    mesh = fd.UnitSquareMesh(8, 8)
+    before = np.array(mesh.coordinates.dat.data_ro)
+    guard = TangleGuard(mesh, before)
+    info = guarded_move(mover, mesh, None, guard)
+    assert info.accepted is accepted and reason in info.reason
+    assert guard.inverted() == 0
+    changed = not np.array_equal(mesh.coordinates.dat.data_ro, before)
+    assert changed is accepted
+
+
+@pytest.mark.firedrake
+def test_static_and_named_movers():
+    import firedrake as fd
+
+    from um2n.errors import UM2NError
+    from um2n.fem.movers import MongeAmpereMeshMover, StaticMover, UM2NMeshMover, make_mover
+
+    mesh = fd.UnitSquareMesh(4, 4)
+    xi = np.array(mesh.coordinates.dat.data_ro)
+    assert isinstance(make_mover("none", mesh, xi), StaticMover)
+    assert isinstance(make_mover("um2n", mesh, xi), UM2NMeshMover)
+    assert isinstance(make_mover("ma", mesh, xi), MongeAmpereMeshMover)
+    with pytest.raises(UM2NError, match="mover must be one of um2n, ma, none, not 'magic'"):
+        make_mover("magic", mesh, xi)
+
+
+@pytest.mark.firedrake
+def test_loop_with_a_mover_of_ones_own_rejects_its_tangles(tmp_path):
+    """Any Mover plugs into the loop; a tangling move is counted as rejected, never used."""
+    from um2n.fem.loop import LoopConfig, run_moving_mesh
+    from um2n_simulations.swirl import SwirlConfig, SwirlProblem
+
+    import firedrake as fd
+
+    cfg = SwirlConfig(dt=1e-3, T=0.006, loop=LoopConfig(output_dir=str(tmp_path), move_every=2, progress=False,
+                                                       snapshots=0, write_vtk=False))
+    res = run_moving_mesh(lambda mesh: SwirlProblem(mesh, cfg), lambda: fd.UnitSquareMesh(10, 10), cfg.loop,
+                          mover=_ShiftVertex((0.3, 0.2)))
+    assert res.completed and res.steps == 6
+    assert res.moves == 0 and res.moves_rejected == 2 and res.max_inverted == 0
+    assert [r["moved"] for r in res.diagnostics] == [0] * 7
+    assert (tmp_path / "summary.json").exists() and (tmp_path / "checkpoint.h5").exists()
+
+
+def test_atomic_path_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    from um2n.io import atomic_path
+
+    target = tmp_path / "data.json"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            open(tmp, "w").write("half")
+            raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["data.json"]
+    with atomic_path(target) as tmp:
+        open(tmp, "w").write("new")
+    assert target.read_text() == "new"
+
+
+def test_progress_writes_a_few_lines_when_redirected():
+    from um2n.progress import progress
+
+    out = io.StringIO()
+    assert list(progress(range(1000), "run", stream=out, unit="step")) == list(range(1000))
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 10 and "\r" not in out.getvalue()
+    assert lines[0].startswith("run: 100/1000 step (10 %)") and lines[-1].startswith("run: 1000/1000 step (100 %)")
+    silent = io.StringIO()
+    assert sum(progress(range(5), "x", enabled=False, stream=silent)) == 10 and silent.getvalue() == ""

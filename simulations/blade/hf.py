@@ -55,9 +55,10 @@ import ufl
 from firedrake.assemble import get_assembler
 from firedrake.petsc import PETSc
 
+from um2n.errors import ConvergenceError
 from um2n_simulations.blade.material import (ConstitutiveResult, InternalVariables, Material, mandel_from_plane,
-                                        plane_from_mandel, plane_tangent, return_mapping, tensor_from_mandel,
-                                        von_mises)
+                                             plane_from_mandel, plane_tangent, return_mapping, tensor_from_mandel,
+                                             von_mises)
 
 #: The Newton correction: a direct solve (MUMPS LU) of the assembled tangent stiffness.
 TANGENT_SOLVER_PARAMETERS = {
@@ -65,10 +66,6 @@ TANGENT_SOLVER_PARAMETERS = {
     "pc_type": "lu",
     "pc_factor_mat_solver_type": "mumps",
 }
-
-
-class ConvergenceError(RuntimeError):
-    """Newton's method did not converge within the allowed iterations."""
 
 
 @dataclass

@@ -1,12 +1,15 @@
-"""Blade ROM benchmark: errors per unseen load, speed-ups, indicator correlation, ECM size,
-enrichments, and the mover study, as JSON (printed and written to
-``benchmarks/results/blade_rom.json``).
+"""Blade ROM benchmark: errors, speed-ups, indicator correlations, enrichments, mover study.
 
-The ROM study is the default ``um2n simulate blade-rom`` configuration, or ``--lc`` for a
-finer HF mesh (the speed-ups grow with it). The mover study: lc = 2 coarse (static and
-UM2N-adapted, equal dofs) against an lc = 0.5 reference, dt = 2 s. Usage::
+Per unseen load: the ROM's errors and speed-ups with and without enrichment, the
+enrichments; the indicator's correlation with the error, the ECM size; and the mover study;
+as JSON (printed and written to ``benchmarks/results/blade_rom.json``).
 
-    bash install/run.sh benchmarks/blade_rom.py [--lc 1.0] [--indicator hierarchical] [--no-mover]
+The ROM study is the default ``um2n simulate blade-rom`` configuration (``BladeROMConfig``),
+or ``--lc`` for another HF mesh size, ``--indicator`` for another indicator. The mover study
+(``blade_mover_study``, ``MoverStudyConfig``): coarse meshes (static and UM2N-adapted, equal
+dofs) against a fine reference. Usage::
+
+    bash install/run.sh benchmarks/blade_rom.py [--lc LC] [--indicator INDICATOR] [--no-mover]
 """
 
 from __future__ import annotations
@@ -24,24 +27,20 @@ sys.path.insert(0, str(ROOT))
 
 
 def main() -> int:
-    from um2n_simulations.blade.adapt import mover_study
-    from um2n_simulations.blade.blade import BladeConfig
-    from um2n_simulations.blade.loading import LoadCycle
-    from um2n_simulations.blade.rom_case import MOVER_STUDY_TRAIN, BladeROMCase, BladeROMConfig, suction_side_load
     from um2n.io import atomic_path
+    from um2n_simulations.blade.adapt import blade_mover_study
+    from um2n_simulations.blade.rom import INDICATORS
+    from um2n_simulations.blade.rom_case import BladeROMCase, BladeROMConfig
 
+    default = BladeROMConfig()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lc", type=float, default=None, help="HF mesh size (default: the case's)")
-    ap.add_argument("--indicator", choices=("stress", "p", "hierarchical"), default=None,
-                    help="the indicator deciding enrichment (default: the case's)")
+    ap.add_argument("--lc", type=float, default=default.lc, help="HF mesh size (default: %(default)s, the case's)")
+    ap.add_argument("--indicator", choices=INDICATORS, default=default.rom.indicator,
+                    help="the indicator deciding enrichment (default: %(default)s, the case's)")
     ap.add_argument("--no-mover", action="store_true", help="skip the mover study")
     ap.add_argument("--output", default=str(ROOT / "benchmarks" / "results" / "blade_rom.json"))
     a = ap.parse_args()
-    cfg = BladeROMConfig(progress=False, vtk=False)
-    if a.lc:
-        cfg.lc = a.lc
-    if a.indicator:
-        cfg.rom = replace(cfg.rom, indicator=a.indicator)
+    cfg = replace(default, lc=a.lc, rom=replace(default.rom, indicator=a.indicator), progress=False, vtk=False)
     t0 = time.perf_counter()
     case = BladeROMCase(cfg)
     s = case.run()
@@ -96,11 +95,7 @@ def main() -> int:
                                        "ROM without enrichment",
                            "error_p_end": "weighted l2 error of the Gappy-POD p at the end of the cycle, relative"}}
     if not a.no_mover:
-        rc = BladeROMConfig()
-        mcfg = BladeConfig(lc=2.0, lc_hole=1.0, hot_spot_width=rc.hot_spot_width, cycle=LoadCycle(dt=2.0))
-        train = [suction_side_load(y, A, rc.depth) for y, A in MOVER_STUDY_TRAIN]
-        out["mover_study"] = mover_study(mcfg, train, suction_side_load(15.0, 230.0, rc.depth), lc_fine=0.5,
-                                         acfg=rc.adapt)
+        out["mover_study"] = blade_mover_study(default.hot_spot_width, default.depth, default.adapt)
     text = json.dumps(out, indent=2, default=float)
     print(text)
     Path(a.output).parent.mkdir(parents=True, exist_ok=True)

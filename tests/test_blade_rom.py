@@ -19,7 +19,7 @@ pytestmark = pytest.mark.firedrake
 
 # ---------------------------------------------------------------------- the algebra alone
 def test_pod_gram_pod_and_gram_schmidt_agree_with_the_svd():
-    from um2n_simulations.blade.rom import GramPOD, gram_schmidt_append, pod, projection_error
+    from um2n_simulations.blade.pod import GramPOD, gram_schmidt_append, pod, projection_error
 
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 8)) @ np.diag(10.0 ** -np.arange(8)) @ rng.normal(size=(8, 40))
@@ -46,7 +46,7 @@ def test_pod_gram_pod_and_gram_schmidt_agree_with_the_svd():
 
 
 def test_nnomp_integrates_to_the_tolerance_with_positive_weights():
-    from um2n_simulations.blade.rom import nnomp
+    from um2n_simulations.blade.ecm import nnomp
 
     rng = np.random.default_rng(1)
     N = 2000
@@ -65,7 +65,7 @@ def test_nnomp_integrates_to_the_tolerance_with_positive_weights():
 def test_warm_started_nnls_and_batched_nnomp():
     import scipy.optimize
 
-    from um2n_simulations.blade.rom import nnls_active_set, nnomp
+    from um2n_simulations.blade.ecm import nnls_active_set, nnomp
 
     rng = np.random.default_rng(3)
     for _ in range(5):
@@ -86,7 +86,8 @@ def test_warm_started_nnls_and_batched_nnomp():
 
 
 def test_factored_gappy_equals_the_full_basis():
-    from um2n_simulations.blade.rom import Gappy, GramPOD
+    from um2n_simulations.blade.gappy import Gappy
+    from um2n_simulations.blade.pod import GramPOD
 
     rng = np.random.default_rng(4)
     X = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 30))
@@ -101,7 +102,7 @@ def test_factored_gappy_equals_the_full_basis():
 
 
 def test_gappy_recovers_a_field_in_its_span():
-    from um2n_simulations.blade.rom import Gappy
+    from um2n_simulations.blade.gappy import Gappy
 
     rng = np.random.default_rng(2)
     Psi = np.linalg.qr(rng.normal(size=(500, 5)))[0]
@@ -114,12 +115,37 @@ def test_gappy_recovers_a_field_in_its_span():
     assert g.residual(np.zeros(40), floor=1e-7) == 0.0
 
 
+# ---------------------------------------------------------------------- the blade outline
+def test_the_outline_is_read_from_the_geo_file(tmp_path):
+    """The suction side (where the hot spots sit) is the one of meshes/turbine_blade.geo: the
+    outermost mesh vertices along the span lie on it (to the spline's deviation); a .geo
+    without one of the outline's constants is an error naming the file and the constant."""
+    import meshio
+
+    from um2n.errors import MeshInputError
+    from um2n.meshing import generate_mesh, geo_path
+    from um2n_simulations.blade.blade import GEOMETRY, OUTLINE_CONSTANTS, geo_constants, suction_side_x
+
+    x = meshio.read(generate_mesh(GEOMETRY, tmp_path / "blade.msh", lc=1.0)).points[:, :2]
+    for y0 in (1.0, 6.0, 12.0, 18.0, 24.0, 30.0):
+        band = x[np.abs(x[:, 1] - y0) < 0.5]
+        xv, yv = band[np.argmax(band[:, 0])]
+        assert abs(xv - suction_side_x(yv)) < 0.02, (y0, xv, suction_side_x(yv))
+    text = geo_path(GEOMETRY).read_text()
+    assert all(geo_constants(GEOMETRY, OUTLINE_CONSTANTS)[k] > 0 for k in OUTLINE_CONSTANTS)
+    broken = tmp_path / "no_tau.geo"
+    broken.write_text("\n".join(ln for ln in text.splitlines() if not ln.startswith("tau")))
+    with pytest.raises(MeshInputError, match=r"no_tau\.geo: constant 'tau'"):
+        geo_constants(broken, OUTLINE_CONSTANTS)
+
+
 # ---------------------------------------------------------------------- the study
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
     import time
 
-    from um2n_simulations.blade.rom_case import BladeROMCase, BladeROMConfig, write_outputs
+    from um2n_simulations.blade.report import write_outputs
+    from um2n_simulations.blade.rom_case import BladeROMCase, BladeROMConfig
 
     cfg = BladeROMConfig(progress=False, vtk=True)
     case = BladeROMCase(cfg)
@@ -132,7 +158,8 @@ def study(tmp_path_factory):
 
 @pytest.mark.slow
 def test_offline_pod_and_cubature_meet_their_tolerances(study):
-    from um2n_simulations.blade.rom import ecm_matrix, nnomp, projection_error
+    from um2n_simulations.blade.ecm import ecm_matrix, nnomp
+    from um2n_simulations.blade.pod import projection_error
 
     case, summary, _, _ = study
     rom, cfg = case.rom, case.cfg.rom
@@ -170,10 +197,9 @@ def test_indicator_tolerance(study):
     largest indicator without enrichment is well under 1 %) from the extrapolated one. The
     leave-one-load-out calibration of the stress indicator still works (recomputed here on
     the same training data: the smallest stress indicator among steps whose error exceeds 1 %)."""
-    import copy
     from dataclasses import replace
 
-    from um2n_simulations.blade.rom_case import calibrate_indicator_tol
+    from um2n_simulations.blade.rom import calibrate_indicator_tol
 
     case, summary, _, _ = study
     tol = case.cfg.rom.indicator_tol
@@ -186,9 +212,8 @@ def test_indicator_tolerance(study):
             assert eta < 0.5 * tol, (r["load"], eta)                              # 0.0024, 0.0028, 0.0015
         else:
             assert eta > 5 * tol, (r["load"], eta)                                # 0.064 at y = 26
-    stress = copy.copy(case)
-    stress.cfg = replace(case.cfg, rom=replace(case.cfg.rom, indicator="stress"))
-    cal = calibrate_indicator_tol(stress, 40)
+    cal = calibrate_indicator_tol(case.hf, case.training, case.train, replace(case.cfg.rom, indicator="stress"),
+                                  case.M, case.cfg.target_error)
     assert len(cal["loads"]) == len(case.train) and cal["steps"] == 40 * len(case.train)
     assert cal["steps_over_target"] >= 10                                         # leave-one-out errors exceed 1 %
     assert 0.01 < cal["indicator_tol"] < 0.1, cal["indicator_tol"]                # 0.0335
@@ -355,16 +380,11 @@ def test_mover_study_at_equal_dofs():
     max-p error 5.7 % -> 5.3 %, but the displacement error at the end of the hold is worse,
     2.7e-3 -> 3.5e-3.
     """
-    from um2n_simulations.blade.adapt import AdaptConfig, mover_study
-    from um2n_simulations.blade.blade import BladeConfig
-    from um2n_simulations.blade.loading import LoadCycle
-    from um2n_simulations.blade.rom_case import MOVER_STUDY_TRAIN, BladeROMConfig, suction_side_load
+    from um2n_simulations.blade.adapt import blade_mover_study
+    from um2n_simulations.blade.rom_case import BladeROMConfig
 
     rc = BladeROMConfig()
-    cfg = BladeConfig(lc=2.0, lc_hole=1.0, hot_spot_width=rc.hot_spot_width, cycle=LoadCycle(dt=2.0))
-    train = [suction_side_load(y, A, rc.depth) for y, A in MOVER_STUDY_TRAIN]
-    r = mover_study(cfg, train, suction_side_load(15.0, 230.0, rc.depth), lc_fine=0.5,
-                    acfg=AdaptConfig(kind="hessian", strength=3.0, power=0.5))
+    r = blade_mover_study(rc.hot_spot_width, rc.depth, rc.adapt)
     assert r["adapt"]["tangled"] == 0 and r["adapt"]["min_area_ratio"] > 0.3
     assert r["static"]["dofs"] == r["adapted"]["dofs"] and r["fine"]["dofs"] > 10 * r["static"]["dofs"]
     assert r["adapt"]["equidistribution_cv_after"] < r["adapt"]["equidistribution_cv_before"]

@@ -5,13 +5,14 @@ The HF mesh is moved **once**, with the shipped UM2N mover
 with :math:`\Theta = \sum_k A_k \exp(-|x - x_k|^2/(2s^2))` (the hot spots of the training
 loads at full load, interpolated in P1), the monitor is
 
-.. math:: m = 1 + \beta\,\frac{|\nabla\Theta|^2}{\max|\nabla\Theta|^2}
+.. math:: m = 1 + \alpha\,\big(|D\Theta| / \max|D\Theta|\big)^{p},
 
-(:func:`um2n.fem.monitors.gradient_monitor`, ``kind="gradient"``) or the Hessian monitor
-:math:`1 + \alpha(|H(\Theta)|_F/\max|H|_F)^{p}` (``kind="hessian"``). The vertex count and
-the connectivity are unchanged, so the adapted and the static mesh have the same degrees
-of freedom; the mover's safeguard never returns a tangled mesh, and the signed areas are
-checked again here.
+:math:`D\Theta` the recovered Hessian (``kind = "hessian"``, Frobenius norm) or gradient
+(``"gradient"``) of :math:`\Theta`: the shared monitor :class:`um2n.fem.monitors.MonitorConfig`
+(the ``[adapt]`` table of ``um2n simulate blade-rom``). The vertex count and the
+connectivity are unchanged, so the adapted and the static mesh have the same degrees of
+freedom; the mover's safeguard never returns a tangled mesh, and the signed areas are checked
+again here.
 
 :func:`mover_study` measures what the move buys the HF model at equal degrees of freedom:
 the same thermal load on the static coarse mesh, the adapted coarse mesh and a fine
@@ -24,22 +25,26 @@ the coarse mesh, by point evaluation).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import firedrake as fd
 import numpy as np
 
-from um2n_simulations.blade.blade import BladeConfig, BladeHF, blade_mesh
-from um2n_simulations.blade.loading import hot_spot_temperature
+from um2n.fem.monitors import MonitorConfig
+from um2n_simulations.blade.blade import BladeConfig, BladeHF, blade_mesh, suction_side_load
+from um2n_simulations.blade.loading import LoadCycle, hot_spot_temperature
 
 
 @dataclass
-class AdaptConfig:
-    """Settings of the one-off r-adaptation."""
+class MoverStudyConfig:
+    """Settings of :func:`blade_mover_study`: coarse and reference meshes, cycle, hot spots."""
 
-    kind: str = "gradient"        # "gradient" or "hessian"
-    strength: float = 5.0         # beta (gradient) or alpha (hessian)
-    power: float = 0.5            # Hessian monitor exponent (the shipped weights' family)
+    lc: float = 2.0               # the coarse meshes (static and adapted; lc_hole = lc / 2)
+    lc_fine: float = 0.5          # the reference mesh (lc_hole = lc_fine / 2)
+    dt: float = 2.0               # time step of the cycle
+    #: (y, A) of the training hot spots the coarse mesh is adapted to
+    train: list = field(default_factory=lambda: [[9.0, 220.0], [13.0, 300.0], [17.0, 240.0], [21.0, 280.0]])
+    test: tuple[float, float] = (15.0, 230.0)    # (y, A) of the load simulated on the three meshes
 
 
 def training_temperature(mesh, cfg: BladeConfig, loads) -> fd.Function:
@@ -49,19 +54,12 @@ def training_temperature(mesh, cfg: BladeConfig, loads) -> fd.Function:
     return fd.Function(P1, name="training_temperature").interpolate(expr)
 
 
-def thermal_monitor(mesh, cfg: BladeConfig, loads, acfg: AdaptConfig) -> fd.Function:
+def thermal_monitor(mesh, cfg: BladeConfig, loads, acfg: MonitorConfig) -> fd.Function:
     """The monitor of the module docstring (P1)."""
-    from um2n.fem.monitors import gradient_monitor, hessian_monitor
-
-    theta = training_temperature(mesh, cfg, loads)
-    if acfg.kind == "gradient":
-        return gradient_monitor(theta, beta=acfg.strength)
-    if acfg.kind == "hessian":
-        return hessian_monitor(theta, alpha=acfg.strength, power=acfg.power)
-    raise ValueError(f"unknown monitor kind {acfg.kind!r} (gradient, hessian)")
+    return acfg.build(training_temperature(mesh, cfg, loads))
 
 
-def adapt_mesh(mesh, cfg: BladeConfig, loads, acfg: AdaptConfig | None = None) -> dict:
+def adapt_mesh(mesh, cfg: BladeConfig, loads, acfg: MonitorConfig | None = None) -> dict:
     """Move ``mesh`` in place towards the training loads' thermal gradients (UM2N, shipped weights).
 
     Returns a report: seconds, tangled cells after the move (always 0, else ``RuntimeError``),
@@ -73,7 +71,7 @@ def adapt_mesh(mesh, cfg: BladeConfig, loads, acfg: AdaptConfig | None = None) -
     from um2n.mover import UM2NMover
     from um2n.quality import equidistribution_cv
 
-    acfg = acfg or AdaptConfig()
+    acfg = acfg or MonitorConfig()
     graph = mesh_graph(mesh)
     x0 = np.array(mesh.coordinates.dat.data_ro)
     tri = graph.triangles
@@ -103,7 +101,7 @@ def _end_state(model: BladeHF, hold_step: int) -> dict:
             "u_hold": np.array(model.snapshots["u"][hold_step])}
 
 
-def mover_study(cfg: BladeConfig, loads, test_load, lc_fine: float, acfg: AdaptConfig | None = None) -> dict:
+def mover_study(cfg: BladeConfig, loads, test_load, lc_fine: float, acfg: MonitorConfig | None = None) -> dict:
     """Static coarse vs adapted coarse vs fine reference, one thermal load (module docstring).
 
     ``cfg.lc``/``cfg.lc_hole`` set the coarse mesh, ``lc_fine`` (and half of it on the holes)
@@ -152,3 +150,13 @@ def mover_study(cfg: BladeConfig, loads, test_load, lc_fine: float, acfg: AdaptC
     for key in ("err_u_end", "err_u_hold", "err_max_p_end"):
         out[f"gain_{key}"] = out["static"][key] / out["adapted"][key]
     return out
+
+
+def blade_mover_study(hot_spot_width: float, depth: float, acfg: MonitorConfig | None = None,
+                      ms: MoverStudyConfig | None = None) -> dict:
+    """:func:`mover_study` with hot spots of width ``hot_spot_width``, ``depth`` under the
+    suction side, at the positions and intensities of ``ms`` (default :class:`MoverStudyConfig`)."""
+    ms = ms or MoverStudyConfig()
+    cfg = BladeConfig(lc=ms.lc, lc_hole=ms.lc / 2, hot_spot_width=hot_spot_width, cycle=LoadCycle(dt=ms.dt))
+    train = [suction_side_load(y, A, depth) for y, A in ms.train]
+    return mover_study(cfg, train, suction_side_load(*ms.test, depth), lc_fine=ms.lc_fine, acfg=acfg)

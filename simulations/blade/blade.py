@@ -12,13 +12,21 @@ nickel superalloy), °C.
 :class:`BladeHF` runs the cycle with :class:`um2n_simulations.blade.hf.QuasiStaticViscoplasticity`
 and keeps the snapshots a reduced model is built from: the displacement dof vectors and the
 cumulated plastic strain at the quadrature points after every step.
+
+The outline's constants (chord, thickness, camber, root cut) are read from the ``.geo`` file
+(:func:`blade_outline`), its only definition; :func:`suction_side_x` evaluates the suction
+side of that outline, where the thermal loads' hot spots sit (:func:`suction_side_load`).
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import re
 import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Sequence
 
 import firedrake as fd
 import numpy as np
@@ -26,8 +34,67 @@ import numpy as np
 from um2n_simulations.blade.hf import Dirichlet, NewtonConfig, QuasiStaticViscoplasticity, StepReport, VTKOutput
 from um2n_simulations.blade.loading import LoadCycle, centrifugal_force, hot_spot_temperature
 from um2n_simulations.blade.material import InternalVariables, Material
+from um2n_simulations.blade.rom import ThermalLoad
 
 ROOT, OUTER, HOLES = 1, 2, 3
+#: the geometry (meshes/turbine_blade.geo) and the constants of its outline
+GEOMETRY = "turbine_blade"
+OUTLINE_CONSTANTS = ("c", "tau", "m", "pc", "xi0")
+#: a plain numeric assignment ``name = value;`` at the start of a line of a .geo file
+_GEO_NUMBER = re.compile(r"^\s*([A-Za-z_]\w*)\s*=\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*;")
+
+
+def geo_constants(geo: str | os.PathLike, names: Sequence[str]) -> dict[str, float]:
+    """The numeric constants ``name = value;`` of a gmsh ``.geo`` file.
+
+    ``geo`` is a path or the name of a geometry in ``meshes/``. Only plain numeric
+    assignments at the start of a line are read (a comment may follow).
+
+    Raises
+    ------
+    MeshInputError
+        A constant of ``names`` is not assigned a number in the file, or is assigned more
+        than once; the message names the file and the constant.
+    """
+    from um2n.errors import MeshInputError
+    from um2n.meshing import geo_path
+
+    path = geo_path(str(geo))
+    found: dict[str, list[float]] = {}
+    for line in path.read_text().splitlines():
+        if m := _GEO_NUMBER.match(line):
+            found.setdefault(m[1], []).append(float(m[2]))
+    out = {}
+    for name in names:
+        values = found.get(name, [])
+        if len(values) != 1:
+            what = "no line" if not values else f"{len(values)} lines"
+            raise MeshInputError(f"{path}: constant {name!r}: {what} '{name} = <number>;' "
+                                 f"(the blade outline needs {', '.join(names)})")
+        out[name] = values[0]
+    return out
+
+
+@functools.lru_cache(maxsize=None)
+def blade_outline() -> dict[str, float]:
+    """Chord ``c``, thickness ``tau``, camber ``m`` at ``pc`` and root cut ``xi0`` of the blade (.geo)."""
+    return geo_constants(GEOMETRY, OUTLINE_CONSTANTS)
+
+
+def suction_side_x(y: float) -> float:
+    r""":math:`x` of the suction side at span :math:`y`: :math:`c\,(y_c(\xi) + y_t(\xi))`,
+    :math:`\xi = y/c + \xi_0` (the outline of ``meshes/turbine_blade.geo``)."""
+    g = blade_outline()
+    xi = y / g["c"] + g["xi0"]
+    yt = 5 * g["tau"] * (0.2969 * np.sqrt(xi) - 0.1260 * xi - 0.3516 * xi ** 2 + 0.2843 * xi ** 3 - 0.1015 * xi ** 4)
+    m, p = g["m"], g["pc"]
+    yc = m / p ** 2 * (2 * p * xi - xi ** 2) if xi < p else m / (1 - p) ** 2 * (1 - 2 * p + 2 * p * xi - xi ** 2)
+    return float(g["c"] * (yc + yt))
+
+
+def suction_side_load(y: float, A: float, depth: float) -> ThermalLoad:
+    """A hot spot ``depth`` mm inside the suction side at span ``y``, intensity ``A``."""
+    return ThermalLoad((suction_side_x(y) - depth, float(y)), float(A))
 
 
 @dataclass
@@ -55,7 +122,7 @@ def blade_mesh(cfg: BladeConfig) -> fd.Mesh:
     from um2n.meshing import generate_mesh
 
     with tempfile.TemporaryDirectory() as tmp:
-        msh = generate_mesh("turbine_blade", Path(tmp) / "blade.msh", lc=cfg.lc, numbers={"lc_hole": cfg.lc_hole})
+        msh = generate_mesh(GEOMETRY, Path(tmp) / "blade.msh", lc=cfg.lc, numbers={"lc_hole": cfg.lc_hole})
         return fd.Mesh(str(msh), name="turbine_blade")
 
 

@@ -10,11 +10,17 @@ stress indicator is still recorded; the enriched ROM kept from one load to the n
 from __future__ import annotations
 
 import csv
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 pytestmark = pytest.mark.firedrake
+
+ROOT = Path(__file__).resolve().parent.parent
+#: what benchmarks/blade_rom.py measured (the README quotes it)
+BENCHMARK = ROOT / "benchmarks" / "results" / "blade_rom.json"
 
 
 # ---------------------------------------------------------------------- the algebra alone
@@ -276,12 +282,41 @@ def test_rom_with_enrichment_is_accurate_on_unseen_loads(study):
     assert sum(r["enrichment"]["enrichments"] for r in loads) >= 1
 
 
-# The online speed-up (HF cycle time / ROM online time, same load, same run) is a timing: it
-# is measured by benchmarks/blade_rom.py (benchmarks/results/blade_rom.json), not asserted in a
-# test. Measured (benchmark, the hierarchical estimator's cost included, machine otherwise idle):
-# 16.2x, 13.5x, 18.7x on the interior loads (no enrichment; 17.0x, 9.1x, 14.4x in a run of the
-# same code on the machine shared with a test run), 2.6x on y = 26 (2 enrichments, 0.73 s of
-# enrichment of 0.88 s online); 7.4x overall over the four.
+# ---------------------------------------------------------------------- the speed-up, as measured
+# The online speed-up (HF cycle time / ROM online time, same load, same run) is a timing: it is
+# measured by benchmarks/blade_rom.py on a quiet machine and recorded in
+# benchmarks/results/blade_rom.json; these tests read that record (no timing here).
+def _benchmark_loads() -> tuple[dict, dict]:
+    b = json.loads(BENCHMARK.read_text())
+    return b, {L["y_h"]: L for L in b["loads"]}
+
+
+def test_recorded_speedups_are_the_quoted_ones():
+    """The recorded speed-ups with enrichment: 16.2x, 13.5x and 18.7x on the interior loads
+    (no enrichment), 2.6x on y = 26 (outside the training range, 2 enrichments), 7.4x overall
+    (the sum of the HF times over the sum of the ROM online times, loads in order)."""
+    b, loads = _benchmark_loads()
+    ov = b["overall"]
+    assert ov["speedup_enrichment"] == pytest.approx(
+        sum(L["hf_seconds"] for L in b["loads"]) / sum(L["online_seconds_enrichment"] for L in b["loads"]), rel=1e-9)
+    assert round(ov["speedup_enrichment"], 1) == 7.4
+    assert [round(loads[y]["speedup_enrichment"], 1) for y in (11.0, 15.0, 19.0)] == [16.2, 13.5, 18.7]
+    assert all(loads[y]["enrichments"] == 0 for y in (11.0, 15.0, 19.0))
+    y26 = loads[26.0]
+    assert round(y26["speedup_enrichment"], 1) == 2.6 and y26["speedup_enrichment"] < 10
+    assert y26["enrichments"] == 2 and y26["enrichment_steps"] == [0, 9]
+    assert y26["speedup_enrichment"] == pytest.approx(y26["hf_seconds"] / y26["online_seconds_enrichment"],
+                                                      rel=1e-9)
+
+
+@pytest.mark.xfail(strict=True, reason="the >= 10x criterion is not met: 2.6x on the unseen load outside the "
+                                       "training range (y = 26: its 2 enrichments cost 0.73 s of 0.88 s online), "
+                                       "7.4x overall (benchmarks/results/blade_rom.json)")
+def test_speedup_criterion_at_least_10x_on_every_unseen_load():
+    b, loads = _benchmark_loads()
+    assert all(L["speedup_enrichment"] >= 10 for L in loads.values()), \
+        {y: round(L["speedup_enrichment"], 1) for y, L in loads.items()}
+    assert b["overall"]["speedup_enrichment"] >= 10, b["overall"]["speedup_enrichment"]
 
 
 @pytest.mark.slow

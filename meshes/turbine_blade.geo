@@ -17,6 +17,8 @@
 // lc: size on the outer surface and inside; lc_hole: size on the holes.
 DefineConstant[ lc = {2.0, Name "lc"}, lc_hole = {1.0, Name "lc_hole"} ];
 
+// c, tau, m, pc, xi0 are read by simulations/blade/blade.py (blade_outline, the hot spots'
+// suction side): keep each a plain `name = number;` line.
 c = 40.0;      // chord, along the radial direction y
 tau = 0.28;    // thickness / chord
 m = 0.06;      // camber

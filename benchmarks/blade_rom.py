@@ -30,7 +30,7 @@ def main() -> int:
     from um2n.io import atomic_path
     from um2n_simulations.blade.adapt import blade_mover_study
     from um2n_simulations.blade.rom import INDICATORS
-    from um2n_simulations.blade.rom_case import BladeROMCase, BladeROMConfig
+    from um2n_simulations.blade.rom_case import BladeROMStudy, BladeROMConfig
 
     default = BladeROMConfig()
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -42,7 +42,7 @@ def main() -> int:
     a = ap.parse_args()
     cfg = replace(default, lc=a.lc, rom=replace(default.rom, indicator=a.indicator), progress=False, vtk=False)
     t0 = time.perf_counter()
-    case = BladeROMCase(cfg)
+    case = BladeROMStudy(cfg)
     s = case.run()
     wall = time.perf_counter() - t0
     loads = []

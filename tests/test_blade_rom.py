@@ -151,10 +151,10 @@ def study(tmp_path_factory):
     import time
 
     from um2n_simulations.blade.report import write_outputs
-    from um2n_simulations.blade.rom_case import BladeROMCase, BladeROMConfig
+    from um2n_simulations.blade.rom_case import BladeROMStudy, BladeROMConfig
 
     cfg = BladeROMConfig(progress=False, vtk=True)
-    case = BladeROMCase(cfg)
+    case = BladeROMStudy(cfg)
     t0 = time.perf_counter()
     summary = case.run()
     out = tmp_path_factory.mktemp("blade_rom")

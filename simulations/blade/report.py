@@ -5,7 +5,7 @@ Written into the output folder, each file atomically (:func:`um2n.io.atomic_path
 * ``steps.csv``: one row per unseen load, variant (``no_enrichment``, ``enrichment``) and
   step: the indicators, whether the deciding one exceeds the tolerance, whether the step
   enriched, the true errors, the reduced sizes;
-* ``summary.json``: the study's summary (:meth:`~um2n_simulations.blade.rom_case.BladeROMCase.summarise`);
+* ``summary.json``: the study's summary (:meth:`~um2n_simulations.blade.rom_case.BladeROMStudy.summarise`);
 * ``indicator_vs_error.png``: the indicator against the true displacement and plastic-strain
   errors, every step of every unseen load; ``indicator_history.png``: the indicator and the
   error over the cycle, per load, with the enrichments;

@@ -50,6 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from um2n.fem.monitors import MonitorConfig
+from um2n.fem.study import Case
 from um2n.progress import progress
 from um2n_simulations.blade.adapt import adapt_mesh
 from um2n_simulations.blade.blade import BladeConfig, BladeHF, blade_mesh, suction_side_load
@@ -62,7 +63,7 @@ from um2n_simulations.blade.rom import BladeROM, ROMConfig, ThermalLoad, Trainin
 class BladeROMConfig:
     """Settings of ``um2n simulate blade-rom`` (TOML: top level; tables ``[rom]``, ``[adapt]``)."""
 
-    lc: float = 1.0                       # HF mesh size (lc_hole = lc / 2); CG2
+    lc: float = BladeConfig.lc            # HF mesh size (lc_hole = lc / 2); CG2
     hot_spot_width: float = 4.0           # s, mm
     depth: float = 1.0                    # hot spots this far under the suction side, mm
     dt: float = 1.0                       # time step of the cycle (10 s up, 20 s hold, 10 s down)
@@ -89,7 +90,7 @@ def spearman(x: np.ndarray, y: np.ndarray) -> float:
     return float(spearmanr(x, y).statistic) if len(x) > 2 else float("nan")
 
 
-class BladeROMCase:
+class BladeROMStudy:
     """The whole study (module docstring); :meth:`offline` then :meth:`online` per load."""
 
     def __init__(self, cfg: BladeROMConfig):
@@ -99,6 +100,8 @@ class BladeROMCase:
         self.train = [suction_side_load(y, A, cfg.depth) for y, A in cfg.train]
         self.test = [suction_side_load(y, A, cfg.depth) for y, A in cfg.test]
         self.timings: dict[str, float] = {}
+        #: the study's results (:meth:`summarise`), once :meth:`run` has been called
+        self.summary: dict = {}
 
     def offline(self) -> None:
         """Mesh (adapted once), training HF runs, POD/ECM/Gappy."""
@@ -268,19 +271,49 @@ class BladeROMCase:
         }
 
 
-def main(args) -> int:
-    """``um2n simulate blade-rom [--config FILE] [--output-dir DIR] [--no-vtk]``."""
-    from um2n.config import load_config
-    from um2n_simulations.blade.report import print_summary, write_outputs
+class BladeROMCase(Case):
+    """``um2n simulate blade-rom``: the offline phase, then every unseen load (one study)."""
 
-    cfg = load_config(BladeROMConfig, getattr(args, "config", None))
-    if getattr(args, "output_dir", None):
-        cfg.output_dir = args.output_dir
-    if getattr(args, "no_vtk", False):
-        cfg.vtk = False
-    case = BladeROMCase(cfg)
-    summary = case.run()
-    out = Path(cfg.output_dir)
-    write_outputs(case, summary, out, vtk=cfg.vtk)
-    print_summary(summary, out)
-    return 0
+    name = "blade-rom"
+    help = "turbine-blade reduced-order model with an error indicator that triggers HF enrichment"
+    description = ("Elasto-viscoplastic turbine-blade section (plane strain, Norton flow with kinematic "
+                   "hardening) under hot-spot thermal loads: the HF mesh is r-adapted once by UM2N, then POD + "
+                   "empirical cubature + Gappy-POD give a reduced model whose error indicator (a hierarchical "
+                   "estimate of the displacement error) triggers HF enrichment on unseen loads. Writes "
+                   "OUTPUT/steps.csv (indicator, true error, enrichments), summary.json, indicator_vs_error.png "
+                   "and ParaView series of the HF and ROM fields and their difference.")
+    config = BladeROMConfig
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--no-vtk", action="store_true", help="skip the ParaView output")
+
+    def configure(self, cfg: BladeROMConfig, args) -> None:
+        if args.output_dir:
+            cfg.output_dir = args.output_dir
+        if args.no_vtk:
+            cfg.vtk = False
+
+    def run(self, cfg: BladeROMConfig, resume: bool = False, stop_after: int | None = None) -> BladeROMStudy:
+        """The whole study (offline, then online for every unseen load); its ``summary`` set."""
+        study = BladeROMStudy(cfg)
+        study.summary = study.run()
+        self.finish(cfg, study, Path(cfg.output_dir))
+        return study
+
+    def finish(self, cfg: BladeROMConfig, study: BladeROMStudy, out: Path) -> None:
+        from um2n_simulations.blade.report import write_outputs
+
+        write_outputs(study, study.summary, out, vtk=cfg.vtk)
+
+    def main(self, args) -> int:
+        from um2n.config import load_config
+        from um2n_simulations.blade.report import print_summary
+
+        cfg = load_config(BladeROMConfig, args.config)
+        self.configure(cfg, args)
+        study = self.run(cfg)
+        print_summary(study.summary, Path(cfg.output_dir))
+        return 0
+
+
+CASE = BladeROMCase()

@@ -11,8 +11,9 @@ perpendicular to it (horizontal), :math:`z` up; the fault is the rectangle
 .. math:: f(\xi, \eta)\,\| = f(x, p) - f(x, p - W) - f(x - L, p) + f(x - L, p - W).
 
 The slip vector is (strike-slip :math:`U_1`, dip-slip :math:`U_2`, tensile :math:`U_3`). Only
-numpy is needed; :func:`fault_uplift` maps a fault given as a geophysicist would (top-edge
-centre or centroid, strike, rake, slip) onto these coordinates.
+numpy is needed; :class:`RectangularFault` maps a fault given as source models list it (map
+position of its top edge's centre, depth, strike, dip, rake, slip) onto these coordinates and
+its displacement back onto east, north and up.
 """
 
 from __future__ import annotations

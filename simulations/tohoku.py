@@ -1,84 +1,52 @@
 r"""The 2011 Tohoku tsunami: 2 hours of propagation on the real bathymetry, against 16 gauges.
 
-**Source.** The initial sea-surface elevation is the vertical seafloor displacement of the
-55-subfault model of
-
-    Satake, K., Fujii, Y., Harada, T. & Namegaya, Y. (2013). Time and space distribution of
-    coseismic slip of the 2011 Tohoku earthquake as inferred from tsunami waveform data.
-    Bull. Seismol. Soc. Am. 103(2B), 1473-1492, doi:10.1785/0120120122,
-
-with the parameters as transcribed by Geoscience Australia (``GeoscienceAustralia/ptha``,
-``misc/nearshore_testing_2020/sources/Tohoku2011/SatakeEtAl2013``; kept in
-``simulations/data/satake2013_tohoku_subfaults.csv``): strike 193°, rake 81°, 50 km long
-subfaults, 25 or 50 km wide, dips 8-16°, each with its total slip (the sum of the model's five
-time windows, applied at t = 0). Each subfault is an Okada (1985) rectangle
-(:mod:`um2n_simulations.okada`, Poisson ratio 0.25) placed on the mesh's UTM-54 coordinates; the
-displacements are summed, and the horizontal displacement adds its effect on the sloping
-seafloor (Tanioka & Satake 1996; :func:`unit_slip_elevations`). Nothing is fitted to the gauges.
-
-**Rupture in time** (``rupture = "kinematic"``, the default). The source is the paper's
-time-dependent one: each subfault starts to slip when the rupture front reaches it (the
-transcription's start times, which fit the distance from the epicentre at 2.05 km/s to within
-6 s) and slips in five consecutive windows of ``rupture_window`` seconds, at a constant rate
-within each, by the window's slip. The transcription lists the five slips but not the window
-length: the default, 30 s, is the paper's window as recalled here, not re-checked against its
-text (with 60 s windows the coarse run's arrivals move by up to 1.8 min and the far-field
-correlations drop from 0.94-0.96 to 0.85-0.86). The slip at time :math:`t` is
-
-.. math:: s_i(t) = \sum_{k=1}^{5} s_{ik}\,\mathrm{clip}\big((t - t_i - (k-1)T_w)/T_w, 0, 1\big)
-
-and the sea surface follows the seafloor: the continuity equation gets the source
+**Source.** The 55 subfaults of Satake et al. (2013), each an Okada rectangle
+(:mod:`um2n_simulations.tohoku_source`). With ``rupture = "kinematic"`` (the default) every
+subfault slips in its five windows of ``rupture_window`` seconds from the time the rupture
+reaches it, and the sea surface follows the seafloor: the continuity equation gets the source
 :math:`\sum_i \dot s_i(t)\,G_i(x)`, with :math:`G_i` the elevation of unit slip on subfault
-:math:`i`, held at its mean over each step. The rupture ends 4.7 min after the origin; the
-slip of the northern near-trench subfaults 0A-0C comes 2-4 min after it.
-``rupture = "instantaneous"`` puts all the slip in the initial elevation at :math:`t = 0`.
-Left out: the Kajiura smoothing, and the change of depth by the uplift (metres in kilometres).
+:math:`i` (recomputed on the moved mesh while the fault slips) and :math:`\dot s_i` held at
+its mean over each step. ``rupture = "instantaneous"`` puts all the slip in the initial
+elevation at :math:`t = 0`.
 
 **Equations.** The linear shallow-water equations (:mod:`um2n_simulations.shallow_water`, DG1-DG1,
-Crank-Nicolson, dt = 60 s by default) with Coriolis :math:`f = 2\Omega\sin\varphi` (latitude
-of each point), walls on the coasts (tags 200, 300) and :math:`\eta = 0` outside the open
-ocean boundary (tag 100). The bathymetry is read from the data's ``CheckpointFile`` and is
-re-evaluated from it (point evaluation on the unmoved source mesh) wherever the mesh moves:
-it is never transferred. Elevation and momentum :math:`q = b u` are transferred conservatively.
+Crank-Nicolson, dt = 60 s by default) on ``japan_sea.msh`` (UTM zone 54; refined uniformly
+``refine`` times), with Coriolis :math:`f = 2\Omega\sin\varphi` (latitude of each point),
+walls on the coasts (tags 200, 300) and :math:`\eta = 0` outside the open ocean boundary
+(tag 100). The bathymetry is read from the data's ``CheckpointFile``
+(:mod:`um2n_simulations.tohoku_data`) and is re-evaluated from it (point evaluation on the
+unmoved source mesh) wherever the mesh moves: it is never transferred. Elevation and
+momentum :math:`q = b u` are transferred conservatively. The mesh moves through the shared
+loop (:mod:`um2n.fem.loop`) towards a Hessian monitor of the elevation.
 
 **Gauges.** The elevation at the 16 stations of ``stations_elev.csv`` is recorded every step
-and compared, in each station's time window, with the de-tided observations:
-
-* arrival time: the first time :math:`\eta` reaches 20 % of the series' own peak
-  :math:`\max\eta` in the window (model and observation each against their own peak): the
-  arrival of the leading crest, not disturbed by the initial subsidence near the coast, nor
-  by the seismic noise of the first minutes of the pressure records (up to 0.2 m at 21418);
-* peak amplitude: :math:`\max\eta` in the window;
-* correlation: Pearson's, with the model interpolated to the observation times.
-
-A station has a *clear signal* when its observed peak is at least 0.1 m.
+(``diagnostics.csv``; ``gauges.csv`` holds the series from t = 0) and scored against the
+de-tided observations by :mod:`um2n_simulations.tohoku_gauges` (arrival time, peak,
+correlation): ``gauge_scores.json`` and ``gauges.png`` in the output folder.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import firedrake as fd
 import numpy as np
 
-from um2n_simulations.okada import RectangularFault
 from um2n_simulations.shallow_water import ShallowWaterOptions, ShallowWaterProblem, ShallowWaterSolver
-from um2n_simulations.tohoku_data import Gauge, data_dir, load_bathymetry, load_gauges, utm_from_lonlat
+from um2n_simulations.tohoku_data import Gauge, data_dir, load_bathymetry, load_gauges, lonlat_from_utm
+from um2n_simulations.tohoku_gauges import plot_gauges, score_gauge, summarise
+from um2n_simulations.tohoku_source import (initial_elevation, satake2013_slip_history, satake2013_subfaults,
+                                            unit_slip_elevations)
 from um2n.fem.loop import LoopConfig, MovingMeshProblem, run_moving_mesh
-from um2n.io import atomic_path, save_figure
+from um2n.fem.monitors import MonitorConfig
+from um2n.io import atomic_path
 
-SOURCE_FILE = Path(__file__).resolve().parent / "data" / "satake2013_tohoku_subfaults.csv"
-EARTH_RADIUS = 6371.0e3
 OMEGA = 7.2921e-5
 #: boundary tags of japan_sea.msh
 OPEN_OCEAN = 100
-#: the clear-signal threshold (m) and the arrival threshold (fraction of the own peak)
-CLEAR_SIGNAL = 0.1
-ARRIVAL_FRACTION = 0.2
 
 
 @dataclass
@@ -104,156 +72,10 @@ class TohokuConfig:
             raise ValueError(f"tohoku: rupture_window = {self.rupture_window!r}: expected a positive time (s)")
 
 
-# ----------------------------------------------------------------------------- the source
-def _destination(lon: float, lat: float, bearing: float, distance: float) -> tuple[float, float]:
-    """The point ``distance`` (m) from (lon, lat) along the initial ``bearing`` (degrees), on a sphere."""
-    p1, l1, b, d = math.radians(lat), math.radians(lon), math.radians(bearing), distance / EARTH_RADIUS
-    p2 = math.asin(math.sin(p1) * math.cos(d) + math.cos(p1) * math.sin(d) * math.cos(b))
-    l2 = l1 + math.atan2(math.sin(b) * math.sin(d) * math.cos(p1), math.cos(d) - math.sin(p1) * math.sin(p2))
-    return math.degrees(l2), math.degrees(p2)
-
-
-def _source_rows(path: str | Path = SOURCE_FILE) -> list[dict]:
-    with open(path) as f:
-        return list(csv.DictReader(line for line in f if not line.startswith("#")))
-
-
-def satake2013_subfaults(path: str | Path = SOURCE_FILE) -> list[RectangularFault]:
-    """The 55 subfaults of Satake et al. (2013) as :class:`RectangularFault` in UTM-54 metres,
-    each with its total slip.
-
-    Each row gives the up-strike end of the subfault's top edge; its centre lies half a length
-    along the strike. The strike is turned from true north to the UTM grid by the local
-    meridian convergence (computed from two nearby points), about 2° here.
-    """
-    faults = []
-    for r in _source_rows(path):
-        lon, lat, strike, L = float(r["lon"]), float(r["lat"]), float(r["strike"]), float(r["length_km"]) * 1e3
-        clon, clat = _destination(lon, lat, strike, 0.5 * L)
-        x, y = utm_from_lonlat(np.array([clon]), np.array([clat]))
-        lon2, lat2 = _destination(clon, clat, strike, 1000.0)
-        x2, y2 = utm_from_lonlat(np.array([lon2]), np.array([lat2]))
-        grid_strike = math.degrees(math.atan2(float(x2[0] - x[0]), float(y2[0] - y[0])))
-        faults.append(RectangularFault(x=float(x[0]), y=float(y[0]), depth=float(r["top_depth_km"]) * 1e3,
-                                       strike=grid_strike, dip=float(r["dip"]), rake=float(r["rake"]),
-                                       length=L, width=float(r["width_km"]) * 1e3, slip=float(r["slip_m"])))
-    return faults
-
-
-@dataclass(frozen=True)
-class SlipHistory:
-    r"""The slip of each subfault in time: it starts at ``start[i]`` (s after the origin) and
-    slips ``windows[i, k]`` (m) during :math:`[t_i + kT_w, t_i + (k+1)T_w]` at a constant rate:
-
-    .. math:: s_i(t) = \sum_k s_{ik}\,\mathrm{clip}\big((t - t_i - kT_w)/T_w, 0, 1\big)
-    """
-
-    start: np.ndarray
-    windows: np.ndarray
-    window: float
-
-    def slip(self, t: float) -> np.ndarray:
-        """The slip (m) of every subfault at time ``t`` (s)."""
-        k = np.arange(self.windows.shape[1])
-        frac = np.clip((t - self.start[:, None] - k[None, :] * self.window) / self.window, 0.0, 1.0)
-        return (self.windows * frac).sum(axis=1)
-
-    @property
-    def end(self) -> float:
-        """The time (s) the last window with slip closes."""
-        last = [np.nonzero(w > 0)[0].max() + 1 if (w > 0).any() else 0 for w in self.windows]
-        return float((self.start + np.array(last) * self.window).max())
-
-
-def satake2013_slip_history(window: float = 30.0, path: str | Path = SOURCE_FILE) -> SlipHistory:
-    """The rupture start times and window slips of Satake et al. (2013), in the order of
-    :func:`satake2013_subfaults`; ``window``: each window's length (s)."""
-    rows = _source_rows(path)
-    start = np.array([60.0 * float(r["rupture_start_min"]) for r in rows])
-    windows = np.array([[float(r[f"slip_w{k}"]) for k in range(1, 6)] for r in rows])
-    return SlipHistory(start=start, windows=windows, window=float(window))
-
-
-def unit_slip_elevations(bathymetry, space, faults: list[RectangularFault]) -> np.ndarray:
-    r"""The sea-surface elevation of unit slip on each fault, at the nodes of ``space`` (DG1):
-    the vertical seafloor displacement plus the effect of the horizontal one on the sloping
-    seafloor (Tanioka & Satake 1996), as the source's authors computed it:
-
-    .. math:: G_i = u_{z,i} + u_{x,i}\,\partial_x b + u_{y,i}\,\partial_y b
-
-    (:math:`b` the depth, positive down: seafloor pushed towards deeper water rises).
-    Returns an array ``(len(faults), space.dim())``: the elevation of slips :math:`s` is
-    :math:`s^T G`.
-    """
-    mesh = space.mesh()
-    Vx = fd.VectorFunctionSpace(mesh, space.ufl_element().family(), space.ufl_element().degree())
-    X = fd.Function(Vx).interpolate(fd.SpatialCoordinate(mesh))
-    grad_b = fd.Function(Vx).interpolate(fd.grad(bathymetry)).dat.data_ro
-    east, north = X.dat.data_ro[:, 0], X.dat.data_ro[:, 1]
-    G = np.zeros((len(faults), space.dim()))
-    for i, fault in enumerate(faults):
-        u = np.nan_to_num(replace(fault, slip=1.0).displacement(east, north))   # on a surface trace: 0
-        G[i] = u[2] + u[0] * grad_b[:, 0] + u[1] * grad_b[:, 1]
-    return G
-
-
-def initial_elevation(bathymetry, space, faults: list[RectangularFault] | None = None) -> fd.Function:
-    """The elevation of all the slip at once (the instantaneous source), on ``space``."""
-    faults = satake2013_subfaults() if faults is None else faults
-    active = [f for f in faults if f.slip > 0]
-    eta0 = fd.Function(space, name="initial_elevation")
-    eta0.dat.data[:] = np.array([f.slip for f in active]) @ unit_slip_elevations(bathymetry, space, active)
-    return eta0
-
-
+# ----------------------------------------------------------------------------- coordinates
 def _latitude(x, y) -> np.ndarray:
-    """Approximate latitude (degrees) of UTM-54 points, by inverting the northing to first order."""
-    from um2n_simulations.tohoku_data import lonlat_from_utm
-
+    """Latitude (degrees) of UTM-54 points (:func:`~um2n_simulations.tohoku_data.lonlat_from_utm`)."""
     return lonlat_from_utm(x, y)[1]
-
-
-# ----------------------------------------------------------------------------- gauges
-@dataclass
-class GaugeScore:
-    name: str
-    clear_signal: bool
-    arrival_observed: float | None
-    arrival_model: float | None
-    arrival_error_min: float | None
-    peak_observed: float
-    peak_model: float
-    peak_ratio: float
-    correlation: float
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-
-def _arrival(t: np.ndarray, e: np.ndarray) -> float | None:
-    peak = e.max()
-    if peak <= 0:
-        return None
-    hit = np.nonzero(e >= ARRIVAL_FRACTION * peak)[0]
-    return float(t[hit[0]]) if hit.size else None
-
-
-def score_gauge(g: Gauge, t_model: np.ndarray, eta_model: np.ndarray) -> GaugeScore | None:
-    """Compare a modelled series with a gauge's record in the gauge's window (module docstring);
-    ``None`` when the run does not reach the window."""
-    tw = (g.time >= g.start) & (g.time <= min(g.end, t_model[-1]))
-    if tw.sum() < 2:
-        return None
-    t_obs, e_obs = g.time[tw], g.elev[tw]
-    e_mod = np.interp(t_obs, t_model, eta_model)
-    a_obs, a_mod = _arrival(t_obs, e_obs), _arrival(t_obs, e_mod)
-    corr = float(np.corrcoef(e_obs, e_mod)[0, 1]) if e_mod.std() > 0 and e_obs.std() > 0 else float("nan")
-    p_obs, p_mod = float(e_obs.max()), float(e_mod.max())
-    return GaugeScore(name=g.name, clear_signal=bool(np.abs(e_obs).max() >= CLEAR_SIGNAL),
-                      arrival_observed=a_obs, arrival_model=a_mod,
-                      arrival_error_min=None if a_obs is None or a_mod is None else (a_mod - a_obs) / 60.0,
-                      peak_observed=p_obs, peak_model=p_mod, peak_ratio=p_mod / p_obs if p_obs > 0 else float("nan"),
-                      correlation=corr)
 
 
 # ----------------------------------------------------------------------------- the problem
@@ -311,7 +133,7 @@ class TohokuProblem(ShallowWaterProblem, MovingMeshProblem):
             eta0 = initial_elevation(self.swe.b, self.swe.elevation.function_space(), self.faults)
         self._G: np.ndarray | None = None     # unit-slip elevations on the current mesh, while slipping
         self.swe.set_state(eta0, fd.as_vector([0.0, 0.0]))
-        self.setup_moving_mesh(mesh, cfg.monitor_alpha, cfg.monitor_power)
+        self.setup_moving_mesh(mesh, MonitorConfig("hessian", alpha=cfg.monitor_alpha, power=cfg.monitor_power))
         self._points = [[g.x, g.y] for g in gauges]
         self._make_probe()
 
@@ -361,7 +183,8 @@ def read_gauge_series(diagnostics_csv: str | Path, gauges: list[Gauge]) -> tuple
 
 def run_tohoku(cfg: TohokuConfig, resume: bool = False, stop_after: int | None = None):
     """Run the Tohoku case through the moving-mesh loop; returns the loop's result with
-    ``result.gauges`` (name -> :class:`GaugeScore`) and the series written to ``gauges.csv``."""
+    ``result.gauges`` (name -> :class:`~um2n_simulations.tohoku_gauges.GaugeScore`) and the
+    series written to ``gauges.csv``."""
 
     bathymetry = BathymetrySource(cfg.data_dir)
     gauges = load_gauges(cfg.data_dir)
@@ -397,47 +220,6 @@ def run_tohoku(cfg: TohokuConfig, resume: bool = False, stop_after: int | None =
         Path(tmp).write_text(json.dumps({k: s.as_dict() for k, s in scores.items()}, indent=2))
     plot_gauges(gauges, t, series, scores, out / "gauges.png", title=f"Tohoku 2011, mover {cfg.loop.mover}")
     return result
-
-
-def plot_gauges(gauges: list[Gauge], t: np.ndarray, series: dict, scores: dict, path: Path, title: str) -> None:
-    """Observed against modelled elevation at every gauge (one panel each), written atomically."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    n = len(gauges)
-    cols = 4
-    fig, axes = plt.subplots(math.ceil(n / cols), cols, figsize=(16, 2.6 * math.ceil(n / cols)), squeeze=False)
-    for ax, g in zip(axes.ravel(), gauges):
-        w = (g.time >= g.start) & (g.time <= g.end)
-        ax.plot(g.time[w] / 60, g.elev[w], "k-", lw=1, label="observed")
-        ax.plot(t / 60, series[g.name], "r-", lw=1, label="model")
-        s = scores.get(g.name)
-        ax.set_title(g.name if s is None else f"{g.name}: r = {s.correlation:.2f}, peak x{s.peak_ratio:.2f}",
-                     fontsize=9)
-        ax.set_xlim(g.start / 60, g.end / 60)
-        ax.grid(alpha=0.3)
-    for ax in axes.ravel()[n:]:
-        ax.axis("off")
-    axes[0, 0].legend(fontsize=8)
-    fig.supxlabel("minutes after the earthquake")
-    fig.supylabel("elevation (m)")
-    fig.suptitle(title)
-    fig.tight_layout()
-    save_figure(fig, path)
-    plt.close(fig)
-
-
-def summarise(scores: dict[str, GaugeScore]) -> dict:
-    """The acceptance figures of a run: arrival errors at clear gauges, near-field GPS peaks."""
-    clear = [s for s in scores.values() if s.clear_signal and s.arrival_error_min is not None]
-    gps = [s for name, s in scores.items() if name.startswith("80")]
-    return {"max_abs_arrival_error_min": max((abs(s.arrival_error_min) for s in clear), default=float("nan")),
-            "clear_gauges": [s.name for s in clear],
-            "gps_peak_ratios": {s.name: s.peak_ratio for s in gps},
-            "gps_peaks_within_factor_2": all(0.5 <= s.peak_ratio <= 2.0 for s in gps if s.clear_signal),
-            "mean_correlation": float(np.nanmean([s.correlation for s in scores.values()]))}
 
 
 def main(args) -> int:

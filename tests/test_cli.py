@@ -35,12 +35,18 @@ BAD_CASES = [
     ("only_lines.vtu", ["--monitor", "1"], "only_lines.vtu: the mesh has no triangle cells"),
     ("nan_coords.vtu", ["--monitor", "1"], "nan_coords.vtu: 1 point(s) have NaN or infinite coordinates"),
     ("degenerate.vtu", ["--monitor", "1"], "degenerate.vtu: 1 degenerate (zero-area) triangle(s)"),
-    ("monitor_nan.vtu", ["--monitor-field", "m"], "field 'm': 1 NaN or infinite value(s)"),
-    ("monitor_negative.vtu", ["--monitor-field", "m"], "field 'm': 1 negative value(s)"),
-    ("monitor_zero.vtu", ["--monitor-field", "m"], "field 'm': is zero everywhere"),
+    ("monitor_nan.vtu", ["--monitor-field", "m"], "field 'm': 1 of 5 vertices have a NaN or infinite value"),
+    ("monitor_negative.vtu", ["--monitor-field", "m"],
+     "field 'm': 1 of 5 vertices have a value <= 0 (min -2); a monitor must be positive everywhere"),
+    ("monitor_zero.vtu", ["--monitor-field", "m"], "field 'm': 5 of 5 vertices have a value <= 0 (min 0)"),
     ("monitor_vector.vtu", ["--monitor-field", "m"], "field 'm' has 2 components; a monitor is scalar"),
     ("good_square.vtu", ["--monitor-field", "rho"], "unknown point field 'rho' (available: m)"),
-    ("good_square.vtu", ["--monitor", "x - 2"], "negative value(s)"),
+    ("good_square.vtu", ["--monitor", "x - 2"],
+     "monitor expression 'x - 2' on good_square.vtu: 5 of 5 vertices have a value <= 0 (min -2); "
+     "a monitor must be positive everywhere (e.g. add 3: '3 + x - 2')"),
+    ("good_square.vtu", ["--monitor", "x"],
+     "monitor expression 'x' on good_square.vtu: 2 of 5 vertices have a value <= 0 (min 0); "
+     "a monitor must be positive everywhere (e.g. add 1: '1 + x')"),
     ("good_square.vtu", ["--monitor", "__import__('os')"], "function '__import__' is not allowed"),
     ("good_square.vtu", ["--monitor", "1 + z"], "unknown name 'z'"),
     ("good_square.vtu", ["--monitor", "1", "--weights", "nope.safetensors"], "nope.safetensors: weights file not found"),
@@ -68,6 +74,20 @@ def test_bad_input_in_a_real_process(tmp_path):
     proc = run_cli("move", BAD / "quads.vtu", "-o", tmp_path / "o.vtu", "--monitor", "1")
     assert proc.returncode == 2
     assert proc.stderr.strip() == f"um2n: error: {BAD / 'quads.vtu'}: has quad cells; um2n moves linear triangle meshes only"
+
+
+def test_monitor_reaching_zero_is_refused(mesh_file, tmp_path):
+    """``um2n move MESH --monitor=x`` (x = 0 on the left edge): exit status 2, one line naming
+    the monitor, the vertices at fault and a fix; no output written."""
+    out = tmp_path / "o.msh"
+    proc = run_cli("move", mesh_file("unit_square"), "-o", out, "--monitor=x")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("um2n: error: monitor expression 'x' on ")
+    assert "vertices have a value <= 0 (min " in lines[0]
+    assert lines[0].endswith("a monitor must be positive everywhere (e.g. add 1: '1 + x')")
+    assert not out.exists()
 
 
 def test_corpus_has_at_least_ten_bad_files():

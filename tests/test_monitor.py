@@ -48,14 +48,36 @@ def test_callable_and_array():
 
 
 @pytest.mark.parametrize("values,msg", [
-    (np.ones(49), "has 49 values but the mesh has 50"),
-    (np.r_[np.ones(49), np.nan], "NaN"),
-    (np.r_[np.ones(49), -1.0], "negative"),
-    (np.zeros(50), "zero everywhere"),
+    (np.ones(49), "monitor array: has 49 values but the mesh has 50"),
+    (np.r_[np.ones(49), np.nan], "monitor array: 1 of 50 vertices have a NaN or infinite value"),
+    (np.r_[np.ones(49), np.inf], "monitor array: 1 of 50 vertices have a NaN or infinite value"),
+    (np.r_[np.ones(49), -1.0], r"monitor array: 1 of 50 vertices have a value <= 0 \(min -1\)"),
+    (np.r_[np.ones(47), 0.0, 0.0, 0.0], r"monitor array: 3 of 50 vertices have a value <= 0 \(min 0\)"),
+    (np.zeros(50), r"monitor array: 50 of 50 vertices have a value <= 0"),
 ])
 def test_bad_arrays(values, msg):
     with pytest.raises(MonitorError, match=msg):
         evaluate_monitor(values, PTS)
+
+
+def test_a_monitor_must_be_positive_at_every_vertex():
+    """A zero anywhere is refused (equidistribution would let those elements grow without
+    bound), naming the monitor and how to fix it; a tiny positive value is accepted."""
+    x = np.r_[0.0, PTS[:, 0]]
+    pts = np.column_stack([x, np.r_[0.0, PTS[:, 1]]])
+    with pytest.raises(MonitorError) as info:
+        evaluate_monitor("x", pts, mesh="lshape.msh")
+    assert str(info.value) == ("monitor expression 'x' on lshape.msh: 1 of 51 vertices have a value <= 0 (min 0); "
+                               "a monitor must be positive everywhere (e.g. add 1: '1 + x')")
+    with pytest.raises(MonitorError, match=r"monitor expression 'x - 0.5': \d+ of 51 vertices .* "
+                                           r"\(e.g. add 2: '2 \+ x - 0.5'\)"):
+        evaluate_monitor("x - 0.5", pts)
+    with pytest.raises(MonitorError, match=r"^monitor function test_a_monitor_.*<lambda>: 1 of 51 vertices .*"
+                                           r"\(e.g. add a positive constant\)$"):
+        evaluate_monitor(lambda x, y: x, pts)
+    with pytest.raises(MonitorError, match=r"^my field: 1 of 51"):
+        evaluate_monitor(x, pts, name="my field")
+    assert evaluate_monitor(x + 1e-12, pts).min() == pytest.approx(1e-12)
 
 
 def test_callable_of_wrong_length():
@@ -64,10 +86,27 @@ def test_callable_of_wrong_length():
 
 
 def test_bad_values_from_expression():
-    with pytest.raises(MonitorError, match="negative"):
+    with pytest.raises(MonitorError, match="monitor expression 'x - 0.5': .* have a value <= 0"):
         evaluate_monitor("x - 0.5", PTS)
-    with pytest.raises(MonitorError, match="NaN"):
+    with pytest.raises(MonitorError, match="monitor expression 'log\\(x - 2\\)': 50 of 50 vertices have a NaN"):
         evaluate_monitor("log(x - 2)", PTS)
+    with pytest.raises(MonitorError, match="monitor expression 'cos\\(pi\\*x\\)': .* <= 0"):
+        evaluate_monitor("cos(pi*x)", np.array([[0.0, 0.0], [0.5, 0.0], [1.0, 0.0]]))
+
+
+def test_the_mover_checks_every_monitor():
+    """The mover checks every monitor it is given: the Firedrake adapter (a Function gathered
+    to an array) and the CLI (an expression, or a field through check_monitor) go through it."""
+    from um2n.mesh import MeshGraph
+    from um2n.mover import UM2NMover
+
+    pts = np.array([[0, 0], [1, 0], [1, 1], [0, 1], [0.5, 0.5]], dtype=float)
+    g = MeshGraph.from_arrays(pts, np.array([[0, 1, 4], [1, 2, 4], [2, 3, 4], [3, 0, 4]]), name="sq")
+    mover = UM2NMover()
+    with pytest.raises(MonitorError, match=r"^monitor array on sq: 1 of 5 vertices have a value <= 0"):
+        mover.move(g, np.array([1.0, 1.0, 0.0, 1.0, 1.0]))
+    with pytest.raises(MonitorError, match=r"^monitor expression 'y' on sq: 2 of 5"):
+        mover.move_batch([g, g], ["1 + x", "y"])
 
 
 def test_normalisation_and_range():

@@ -1,6 +1,6 @@
 r"""Monitor functions at the vertices: arrays, callables and safe expressions.
 
-A monitor :math:`m(x) \ge 0` (not zero everywhere) says where resolution is wanted: the mover equidistributes
+A monitor :math:`m(x) > 0` says where resolution is wanted: the mover equidistributes
 :math:`m |K|` over the elements :math:`K`. um2n takes it as
 
 * a per-vertex array of length N,
@@ -14,11 +14,19 @@ in :data:`FUNCTIONS` are allowed. Nothing is passed to ``eval``; there are no bu
 attributes, subscripts or keyword arguments.
 
 The model sees the monitor normalised per mesh, :math:`\hat m = m / \max m`.
+
+Every monitor is checked at the vertices (:func:`check_monitor`): it must be finite and
+strictly positive everywhere. Where :math:`m = 0` an element costs nothing, so
+equidistribution would let it grow without bound; the network, trained on monitors
+:math:`\ge 1`, then makes the mesh worse instead. A monitor that fails the check raises
+:class:`~um2n.errors.MonitorError` naming the monitor (its expression, a field's name, or
+"monitor array"), how many vertices fail and how to fix it; it is never regularised silently.
 """
 
 from __future__ import annotations
 
 import ast
+import math
 import operator
 from typing import Callable, Union
 
@@ -108,43 +116,79 @@ class MonitorExpression:
         return f"MonitorExpression({self.text!r})"
 
 
-def evaluate_monitor(monitor: MonitorLike, points: np.ndarray, name: str = "monitor") -> np.ndarray:
-    """Monitor values at the vertices ``points``, checked.
+def evaluate_monitor(monitor: MonitorLike, points: np.ndarray, name: str | None = None,
+                     mesh: str | None = None) -> np.ndarray:
+    """Monitor values at the vertices ``points``, checked (:func:`check_monitor`).
+
+    Parameters
+    ----------
+    monitor : per-vertex array, callable ``f(x, y)`` or expression string
+    points : (N, 2) vertex coordinates
+    name : how errors name the monitor (default: ``monitor expression '...'``,
+        ``monitor function NAME`` or ``monitor array``)
+    mesh : the mesh's name, added to the monitor's in errors (``... on MESH``)
 
     Raises
     ------
     MonitorError
-        Wrong length, NaN/infinite or negative values, or a monitor that is zero everywhere.
+        Wrong length, NaN/infinite values, or a value <= 0 at some vertex.
     """
     pts = np.asarray(points, dtype=float)
+    expression = None
     if isinstance(monitor, str):
         monitor = MonitorExpression(monitor)
-        name = f"monitor expression {monitor.text!r}"
+    if isinstance(monitor, MonitorExpression):
+        expression = monitor.text
+        label = f"monitor expression {monitor.text!r}"
+    elif callable(monitor):
+        label = f"monitor function {getattr(monitor, '__qualname__', type(monitor).__name__)}"
+    else:
+        label = "monitor array"
+    label = name or label
+    if mesh:
+        label = f"{label} on {mesh}"
     if callable(monitor):
         try:
             values = monitor(pts[:, 0], pts[:, 1])
         except Exception as exc:
-            raise MonitorError(f"{name}: evaluation failed ({exc})") from None
+            raise MonitorError(f"{label}: evaluation failed ({exc})") from None
         values = np.asarray(values, dtype=float)
         if values.ndim == 0:
             values = np.full(len(pts), float(values))
     else:
         values = np.asarray(monitor, dtype=float).ravel()
-    return check_monitor(values, len(pts), name)
+    return check_monitor(values, len(pts), label, expression=expression)
 
 
-def check_monitor(values: np.ndarray, n: int, name: str = "monitor") -> np.ndarray:
-    """Check that ``values`` is a usable monitor on ``n`` vertices and return it as float64."""
+def check_monitor(values: np.ndarray, n: int, name: str = "monitor array",
+                  expression: str | None = None) -> np.ndarray:
+    """Check that ``values`` is a usable monitor on ``n`` vertices and return it as float64.
+
+    A usable monitor has one value per vertex, every value finite and > 0. ``name`` names the
+    monitor in the error; ``expression`` (the monitor's expression, if it has one) lets the
+    error suggest a fixed expression.
+
+    Raises
+    ------
+    MonitorError
+    """
     v = np.asarray(values, dtype=float).ravel()
     if v.shape[0] != n:
         raise MonitorError(f"{name}: has {v.shape[0]} values but the mesh has {n} vertices")
     bad = ~np.isfinite(v)
     if bad.any():
-        raise MonitorError(f"{name}: {int(bad.sum())} NaN or infinite value(s)")
-    if (v < 0).any():
-        raise MonitorError(f"{name}: {int((v < 0).sum())} negative value(s) (min {v.min():g}); a monitor must not be negative")
-    if v.max() <= 0:
-        raise MonitorError(f"{name}: is zero everywhere")
+        raise MonitorError(f"{name}: {int(bad.sum())} of {n} vertices have a NaN or infinite value; "
+                           "a monitor must be finite and positive everywhere")
+    low = v <= 0
+    if low.any():
+        lo = float(v.min())
+        if expression is not None:
+            shift = 1 if lo >= 0 else math.ceil(-lo) + 1
+            fix = f"e.g. add {shift}: '{shift} + {expression}'"
+        else:
+            fix = "e.g. add a positive constant"
+        raise MonitorError(f"{name}: {int(low.sum())} of {n} vertices have a value <= 0 (min {lo:g}); "
+                           f"a monitor must be positive everywhere ({fix})")
     return v.copy()
 
 

@@ -3,6 +3,11 @@
 Pipeline for each mesh: monitor values -> :func:`um2n.features.mesh_data` -> :class:`UM2N`
 -> physical coordinates -> boundary projection (:class:`um2n.boundary.BoundaryModel`)
 -> safeguard (:func:`um2n.safeguard.untangle`) -> :class:`MoveResult`.
+
+The monitor is checked first (:func:`um2n.monitor.evaluate_monitor`): one finite, positive
+value per vertex, else :class:`~um2n.errors.MonitorError`. The model's weights are by default
+the trained ones shipped in the package, ``um2n/weights/um2n.safetensors`` (its model card,
+``MODEL_CARD.md``, lies beside it); another file from :meth:`UM2N.save` can be given instead.
 """
 
 from __future__ import annotations
@@ -22,9 +27,9 @@ from um2n.model import UM2N, UM2NConfig
 from um2n.monitor import MonitorLike, evaluate_monitor
 from um2n.safeguard import SafeguardReport, untangle
 
-#: The weights shipped inside the package (absent until trained weights are released).
+#: The trained weights shipped inside the package: the default of :class:`UM2NMover`.
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "um2n.safetensors"
-#: Seed of the random initialisation used when no weights are available.
+#: Seed of the random initialisation used when the shipped weights file is missing.
 RANDOM_INIT_SEED = 0
 
 
@@ -56,7 +61,10 @@ class MoveResult:
 
 
 def load_model(weights: str | Path | None = None) -> tuple[UM2N, str]:
-    """The model with ``weights``, else the shipped weights, else a seeded random init.
+    """The model with ``weights``, else the shipped weights (:data:`DEFAULT_WEIGHTS`).
+
+    An installation without the shipped file falls back to a seeded random initialisation and
+    says so in the description: its moves are safe (never tangled) but not adapted meshes.
 
     Returns the model (in eval mode) and a one-line description of the weights used.
     """
@@ -70,8 +78,8 @@ def load_model(weights: str | Path | None = None) -> tuple[UM2N, str]:
     else:
         torch.manual_seed(RANDOM_INIT_SEED)
         model = UM2N(UM2NConfig())
-        desc = (f"random initialisation (seed {RANDOM_INIT_SEED}): no trained weights are "
-                f"shipped yet, so the move is safe but not an adapted mesh")
+        desc = (f"random initialisation (seed {RANDOM_INIT_SEED}): the shipped weights {DEFAULT_WEIGHTS} "
+                f"are missing from this installation, so the move is safe but not an adapted mesh")
     return model.eval(), desc
 
 
@@ -106,7 +114,8 @@ class UM2NMover:
         self.min_area_ratio = min_area_ratio
 
     def move(self, graph: MeshGraph, monitor: MonitorLike) -> MoveResult:
-        """Move one mesh. ``monitor``: per-vertex array, callable ``f(x, y)`` or expression."""
+        """Move one mesh. ``monitor``: per-vertex array, callable ``f(x, y)`` or expression, > 0
+        at every vertex (else :class:`~um2n.errors.MonitorError`)."""
         return self.move_batch([graph], [monitor])[0]
 
     @torch.no_grad()
@@ -114,7 +123,7 @@ class UM2NMover:
         """Move several meshes (of any sizes) in one forward pass."""
         if len(graphs) != len(monitors):
             raise ValueError(f"{len(graphs)} meshes but {len(monitors)} monitors")
-        values = [evaluate_monitor(m, g.points, name=f"monitor of {g.name}") for g, m in zip(graphs, monitors)]
+        values = [evaluate_monitor(m, g.points, mesh=g.name) for g, m in zip(graphs, monitors)]
         t0 = time.perf_counter()
         datas = [mesh_data(g, v) for g, v in zip(graphs, values)]
         batch = Batch.from_data_list(datas)

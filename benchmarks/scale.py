@@ -3,8 +3,10 @@
 Each (N, attention mode) runs in a fresh sub-process, so that its peak resident memory
 (``ru_maxrss``) is its own. The mesh is a structured triangulation of the unit square
 (``n x n`` squares cut in two), built with numpy; the monitor is a Gaussian bump.
-The model has random weights (``UM2NMover``'s default until trained weights ship):
-speed and memory do not depend on the weight values.
+The model has the shipped weights' architecture (:class:`um2n.model.UM2NConfig`, the
+default) with its attention set to the mode measured, randomly initialised (seed 0): the
+shipped weights are for latent attention only, and speed and memory do not depend on the
+weight values.
 
 Usage: python benchmarks/scale.py [--sizes 1000 10000 ...] [--full-max 10000] [-o FILE]
 Prints JSON (one record per run, side by side) and writes it to benchmarks/results/.

@@ -42,7 +42,8 @@ import firedrake as fd  # noqa: E402
 from um2n.fem.adapter import mesh_graph  # noqa: E402
 from um2n.fem.generate import (GenerateConfig, Source, draw_sample, exact_solution,  # noqa: E402
                                hessian_monitor_function, mesh_polygon)
-from um2n.fem.monge_ampere import ConvergenceError, MongeAmpereMover  # noqa: E402
+from um2n.errors import ConvergenceError  # noqa: E402
+from um2n.fem.monge_ampere import MongeAmpereMover  # noqa: E402
 from um2n.mover import UM2NMover  # noqa: E402
 from um2n.quality import count_inverted  # noqa: E402
 

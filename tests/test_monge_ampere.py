@@ -91,12 +91,18 @@ def test_curved_boundary_annulus(mesh_file):
 
 @pytest.mark.parametrize("method", METHODS)
 def test_forced_failure_raises_and_restores_the_mesh(method):
+    """The failure is um2n's one ConvergenceError (a UM2NError and a RuntimeError), also
+    importable from the Monge-Ampère module."""
     import firedrake as fd
 
+    from um2n import errors
     from um2n.fem.monge_ampere import ConvergenceError, MongeAmpereMover
 
+    assert ConvergenceError is errors.ConvergenceError
     mesh = fd.UnitSquareMesh(12, 12)
     before = mesh.coordinates.dat.data_ro.copy()
-    with pytest.raises(ConvergenceError, match=f"Monge-Ampère \\({method}\\) did not converge in 2 iterations"):
+    with pytest.raises(errors.ConvergenceError,
+                       match=f"Monge-Ampère \\({method}\\) did not converge in 2 iterations") as info:
         MongeAmpereMover(mesh, ring, method=method, rtol=1e-12, maxiter=2).move()
+    assert isinstance(info.value, errors.UM2NError) and isinstance(info.value, RuntimeError)
     assert np.array_equal(mesh.coordinates.dat.data_ro, before)

@@ -51,7 +51,7 @@ Holes and several boundary loops are handled the same way. The signed areas of t
 mesh are checked; a tangled result raises instead of being returned.
 
 Failure (no convergence within ``maxiter``, divergence, a non-finite residual, or a tangled
-mesh) raises :class:`ConvergenceError` and restores the mesh to where it started.
+mesh) raises :class:`~um2n.errors.ConvergenceError` and restores the mesh to where it started.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ import firedrake as fd
 import numpy as np
 import ufl
 
-from um2n.errors import UM2NError
+from um2n.errors import ConvergenceError  # raised here; also importable from this module
 from um2n.fem.adapter import mesh_graph
 from um2n.mesh import MeshGraph, signed_areas
 
@@ -108,10 +108,6 @@ QUASI_NEWTON_SOLVER_PARAMETERS = {
 def _tangential(v, n):
     """Tangential part of ``v`` on a facet with unit normal ``n``."""
     return v - fd.dot(v, n) * n
-
-
-class ConvergenceError(UM2NError):
-    """The Monge-Ampère solver did not converge (or produced a tangled mesh)."""
 
 
 @dataclass

@@ -43,15 +43,21 @@ def test_generate_resume_and_dataset(tmp_path):
     assert batch.num_graphs == 3 and batch.face.max() < batch.num_nodes
 
 
-def test_failed_solves_are_recorded_not_kept(tmp_path):
+def test_failed_solves_are_recorded_not_kept(tmp_path, capsys):
+    """Failed Monge-Ampère solves are recorded with their reason; the progress report, written
+    to a non-terminal, is a few plain lines (here one per sample), never a bar."""
     from um2n.fem.generate import GenerateConfig, generate, read_manifest
 
     cfg = GenerateConfig(out=str(tmp_path / "f"), num_samples=2, seed=0, lcs=(0.1,), ma_maxiter=1, ma_rtol=1e-12)
-    counts = generate(cfg, progress=False)
+    counts = generate(cfg, progress=True)
     assert counts == {"ok": 0, "failed": 2, "skipped_done": 0}
     rows = read_manifest(tmp_path / "f")
     assert all(r["status"] == "failed" and "did not converge in 1 iterations" in r["reason"] for r in rows)
     assert not list((tmp_path / "f" / "samples").glob("*.npz"))
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "um2n generate" in line]
+    assert "\r" not in err and len(lines) == 2, err
+    assert lines[0].startswith("um2n generate: 1/2 sample (50 %)") and lines[1].startswith("um2n generate: 2/2")
 
 
 def test_interrupted_manifest_line_is_redone(tmp_path):

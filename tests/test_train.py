@@ -73,6 +73,18 @@ def test_training_learns_and_resumes_deterministically(graph_of, tmp_path):
     assert "val_total" in meta and int(meta["epoch"]) >= 1
 
 
+def test_progress_is_one_line_per_epoch_when_redirected(graph_of, tmp_path, capsys):
+    """Redirected (not a terminal), training reports one line per epoch and no batch bar."""
+    ds = synthetic_dataset(graph_of, 4)
+    cfg = TrainConfig(data="(in memory)", out=str(tmp_path / "p"), epochs=2, batch_size=1, lr=1e-3, seed=0,
+                      val_fraction=0.25)
+    train(cfg, progress=True, dataset=ds)
+    out, err = capsys.readouterr()
+    assert "epoch" not in err and "\r" not in err, err
+    lines = out.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("epoch 1: train ") and lines[1].startswith("epoch 2: train ")
+
+
 def test_config_errors(tmp_path):
     from um2n.errors import UM2NError
 

@@ -18,6 +18,9 @@ optimiser, epoch, best value; loaded with ``weights_only=True``) and resumes fro
 checkpoint when run again. ``max_minutes`` stops cleanly after the epoch that crosses the
 budget, so that long trainings progress over several sessions. The best weights (lowest
 validation loss) are written as ``best.safetensors`` with their metrics in the header.
+Progress: one line per epoch with its losses (standard output), and on a terminal a bar over
+the epoch's batches (:func:`um2n.progress.progress`; none when standard error is redirected,
+so that a log keeps one line per epoch).
 
 Config (TOML)::
 
@@ -45,6 +48,7 @@ import csv
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -54,6 +58,7 @@ import torch
 from um2n.errors import UM2NError
 from um2n.io import atomic_path
 from um2n.model import UM2N, UM2NConfig
+from um2n.progress import progress as report_progress
 
 
 @dataclass
@@ -210,7 +215,6 @@ def evaluate(model: UM2N, loader, weights: LossWeights, device) -> dict:
 def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
     """Train (or resume) as ``config`` says; returns the last epoch's metrics."""
     from torch_geometric.loader import DataLoader
-    from tqdm import tqdm
 
     from um2n.data import MeshMoveDataset
 
@@ -260,7 +264,9 @@ def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
         gen = torch.Generator().manual_seed(config.seed * 100003 + epoch)
         loader = DataLoader(train_ds, batch_size=config.batch_size, shuffle=True, generator=gen)
         run, count = 0.0, 0
-        for batch in tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=not progress, leave=False):
+        batches = report_progress(loader, f"epoch {epoch + 1}/{config.epochs}", total=len(loader), unit="batch",
+                                  enabled=progress and sys.stderr.isatty())
+        for batch in batches:
             batch = batch.to(device)
             opt.zero_grad()
             loss = total_loss(losses(model(batch), batch), config.loss)

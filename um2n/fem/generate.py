@@ -41,10 +41,11 @@ import firedrake as fd
 import numpy as np
 import ufl
 
+from um2n.errors import ConvergenceError, UM2NError
 from um2n.fem.adapter import mesh_graph
-from um2n.fem.monge_ampere import ConvergenceError, MongeAmpereMover
-from um2n.errors import UM2NError
+from um2n.fem.monge_ampere import MongeAmpereMover
 from um2n.io import atomic_path
+from um2n.progress import progress as report_progress
 
 DOMAINS = ("unit_square", "convex", "nonconvex", "hole")
 
@@ -264,8 +265,6 @@ def read_manifest(out: Path) -> list[dict]:
 
 def generate(config: GenerateConfig, progress: bool = True) -> dict:
     """Make ``config.num_samples`` samples in ``config.out``, resuming an earlier run."""
-    from tqdm import tqdm
-
     out = Path(config.out)
     (out / "samples").mkdir(parents=True, exist_ok=True)
     header = out / "config.json"
@@ -294,7 +293,7 @@ def generate(config: GenerateConfig, progress: bool = True) -> dict:
             with open(mpath, "a") as f:
                 f.write("\n")
     with tempfile.TemporaryDirectory() as work, open(out / "manifest.jsonl", "a") as manifest:
-        for i in tqdm(todo, desc="um2n generate", disable=not progress, unit="sample"):
+        for i in report_progress(todo, "um2n generate", enabled=progress, unit="sample"):
             sample = draw_sample(config, i)
             row = asdict(sample)
             t0 = time.perf_counter()
@@ -304,7 +303,7 @@ def generate(config: GenerateConfig, progress: bool = True) -> dict:
                 row.update(status="ok", file=f"samples/{i:06d}.npz", vertices=int(len(arrays["points"])),
                            ma_iterations=int(arrays["ma_iterations"]), ma_residual=float(arrays["ma_residual"]))
                 counts["ok"] += 1
-            except (ConvergenceError, UM2NError, fd.ConvergenceError, RuntimeError, ValueError) as exc:
+            except (UM2NError, fd.ConvergenceError, RuntimeError, ValueError) as exc:
                 # a failed sample (MA divergence or tangling, a failed solve, a gmsh error) is
                 # recorded and skipped; the run goes on
                 reason = str(exc) if isinstance(exc, ConvergenceError) else f"{type(exc).__name__}: {exc}"

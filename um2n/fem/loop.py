@@ -26,10 +26,11 @@ fields as a run that was never interrupted.
 
 from __future__ import annotations
 
+import copy
 import time
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Callable
 
 import firedrake as fd
@@ -140,7 +141,8 @@ class LoopResult:
 
     def as_dict(self) -> dict:
         """The JSON-ready record (the live objects and the diagnostics rows left out)."""
-        d = {k: v for k, v in asdict(self).items() if k not in ("diagnostics", "mesh", "problem")}
+        d = {f.name: copy.deepcopy(getattr(self, f.name)) for f in fields(self)
+             if f.name not in ("diagnostics", "mesh", "problem")}
         d["seconds_per_step"] = {k: v / max(self.steps, 1) for k, v in self.timings.items()}
         d["wall_seconds"] = sum(self.timings.values())
         return d

@@ -158,6 +158,56 @@ def atomic_path(path: str | os.PathLike, comm=None):
                 os.unlink(tmp)
 
 
+def write_mesh(mesh: meshio.Mesh, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``mesh`` atomically; ``.msh`` is written as gmsh 2.2 ASCII (Firedrake, gmsh, ParaView).
+
+    Raises
+    ------
+    MeshInputError
+        ``path`` exists and ``overwrite`` is false, or its folder does not exist.
+    """
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise MeshInputError(f"{p}: output exists; choose another name or pass --overwrite")
+    if not p.parent.exists():
+        raise MeshInputError(f"{p}: output folder {p.parent} does not exist")
+    suffix = p.suffix.lower()
+    if suffix not in WRITE_SUFFIXES:
+        raise MeshInputError(f"{p}: cannot write {suffix or 'files without a suffix'} "
+                             f"(use one of {', '.join(sorted(WRITE_SUFFIXES))})")
+    try:
+        with atomic_path(p) as tmp:
+            if suffix == ".msh":
+                _write_gmsh22(mesh, tmp)
+            else:
+                meshio.write(tmp, mesh)
+    except (OSError, ValueError, KeyError, meshio.WriteError) as exc:
+        raise MeshInputError(f"{p}: cannot write the mesh ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
+    return p
+
+
+def _write_gmsh22(mesh: meshio.Mesh, path: str) -> None:
+    """gmsh 2.2 needs both gmsh:physical and gmsh:geometrical for every cell block."""
+    cell_data = {k: v for k, v in mesh.cell_data.items() if k.startswith("gmsh:")}
+    if "gmsh:physical" not in cell_data:   # tags from another format (vtu CellEntityIds, medit:ref)
+        for key in ("medit:ref", "cell_tags", "CellEntityIds"):
+            if key in mesh.cell_data:
+                cell_data["gmsh:physical"] = [np.asarray(d).ravel().astype(np.int32) for d in mesh.cell_data[key]]
+                break
+    for key in ("gmsh:physical", "gmsh:geometrical"):
+        if key not in cell_data:
+            other = cell_data.get("gmsh:physical") or cell_data.get("gmsh:geometrical")
+            cell_data[key] = [np.asarray(d) for d in other] if other else [
+                np.ones(len(c.data), dtype=np.int32) for c in mesh.cells
+            ]
+    pts = np.asarray(mesh.points)
+    if pts.shape[1] == 2:
+        pts = np.column_stack([pts, np.zeros(len(pts))])
+    out = meshio.Mesh(pts, mesh.cells, point_data=mesh.point_data, cell_data=cell_data,
+                      field_data=mesh.field_data)
+    meshio.write(path, out, file_format="gmsh22", binary=False)
+
+
 def _mpi_land():
     from mpi4py import MPI
 

@@ -17,7 +17,7 @@ walls on the coasts (tags 200, 300) and :math:`\eta = 0` outside the open ocean 
 (:mod:`um2n_simulations.tohoku_data`) and is re-evaluated from it (point evaluation on the
 unmoved source mesh) wherever the mesh moves: it is never transferred. Elevation and
 momentum :math:`q = b u` are transferred conservatively. The mesh moves through the shared
-loop (:mod:`um2n.fem.loop`) towards a Hessian monitor of the elevation.
+loop (:mod:`um2n.fem.loop`) towards the ``[monitor]`` of the elevation.
 
 **Gauges.** The elevation at the 16 stations of ``stations_elev.csv`` is recorded every step
 (``diagnostics.csv``; ``gauges.csv`` holds the series from t = 0) and scored against the
@@ -28,8 +28,7 @@ correlation): ``gauge_scores.json`` and ``gauges.png`` in the output folder.
 from __future__ import annotations
 
 import csv
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import firedrake as fd
@@ -40,8 +39,10 @@ from um2n_simulations.tohoku_data import Gauge, data_dir, load_bathymetry, load_
 from um2n_simulations.tohoku_gauges import plot_gauges, score_gauge, summarise
 from um2n_simulations.tohoku_source import (initial_elevation, satake2013_slip_history, satake2013_subfaults,
                                             unit_slip_elevations)
-from um2n.fem.loop import LoopConfig, MovingMeshProblem, run_moving_mesh
+from um2n.fem.loop import LoopConfig, MovingMeshProblem
 from um2n.fem.monitors import MonitorConfig
+from um2n.fem.study import Case, Variant
+from um2n.fem.recorder import write_json
 from um2n.io import atomic_path
 
 OMEGA = 7.2921e-5
@@ -51,15 +52,16 @@ OPEN_OCEAN = 100
 
 @dataclass
 class TohokuConfig:
-    """Settings of the Tohoku case (the ``[loop]`` table sets the moving-mesh loop)."""
+    """Settings of the Tohoku case (``[monitor]``: the monitor, of the elevation; ``[loop]``:
+    the moving-mesh loop). The data folder: ``data_dir``, else ``$UM2N_TOHOKU_DATA``, else
+    ``../shared/data/tohoku`` beside the checkout."""
 
     data_dir: str | None = None
     dt: float = 60.0
     T: float = 7200.0
     refine: int = 0                  # uniform refinements of japan_sea.msh (1: 4x the cells)
     coriolis: bool = True
-    monitor_alpha: float = 3.0
-    monitor_power: float = 0.5
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
     rupture: str = "kinematic"       # "kinematic": the paper's slip in time; "instantaneous": all at t = 0
     rupture_window: float = 30.0     # length (s) of each of the five slip windows
     loop: LoopConfig = field(default_factory=lambda: LoopConfig(output_dir="output/tohoku", move_every=5,
@@ -133,7 +135,7 @@ class TohokuProblem(ShallowWaterProblem, MovingMeshProblem):
             eta0 = initial_elevation(self.swe.b, self.swe.elevation.function_space(), self.faults)
         self._G: np.ndarray | None = None     # unit-slip elevations on the current mesh, while slipping
         self.swe.set_state(eta0, fd.as_vector([0.0, 0.0]))
-        self.setup_moving_mesh(mesh, MonitorConfig("hessian", alpha=cfg.monitor_alpha, power=cfg.monitor_power))
+        self.setup_moving_mesh(mesh, cfg.monitor)
         self._points = [[g.x, g.y] for g in gauges]
         self._make_probe()
 
@@ -169,105 +171,96 @@ class TohokuProblem(ShallowWaterProblem, MovingMeshProblem):
 
 
 # ----------------------------------------------------------------------------- running
-def read_gauge_series(diagnostics_csv: str | Path, gauges: list[Gauge]) -> tuple[np.ndarray, dict]:
-    """The modelled gauge series of a run (``diagnostics.csv``), with t = 0 prepended."""
-    with open(diagnostics_csv) as f:
-        rows = list(csv.DictReader(f))
-    t = np.array([0.0] + [float(r["t"]) for r in rows])
-    series = {}
-    for g in gauges:
-        v = [float(r[f"eta_{g.name}"]) for r in rows]
-        series[g.name] = np.array([np.nan] + v)
-    return t, series
+def gauge_series(rows: list[dict], gauges: list[Gauge]) -> tuple[np.ndarray, dict]:
+    """The modelled gauge series of a run from its diagnostics (step 0 included): ``(t, {name: eta})``."""
+    t = np.array([float(r["t"]) for r in rows])
+    return t, {g.name: np.array([float(r[f"eta_{g.name}"]) for r in rows]) for g in gauges}
 
 
-def run_tohoku(cfg: TohokuConfig, resume: bool = False, stop_after: int | None = None):
-    """Run the Tohoku case through the moving-mesh loop; returns the loop's result with
-    ``result.gauges`` (name -> :class:`~um2n_simulations.tohoku_gauges.GaugeScore`) and the
-    series written to ``gauges.csv``."""
+class TohokuCase(Case):
+    """``um2n simulate tohoku``: two hours against the gauges, static or moved, at any refinement."""
 
-    bathymetry = BathymetrySource(cfg.data_dir)
-    gauges = load_gauges(cfg.data_dir)
-    out = Path(cfg.loop.output_dir)
-    t0_path = out / "gauges_t0.json"
-    keep_t0 = resume and (out / "checkpoint.h5").exists() and t0_path.exists()
+    name = "tohoku"
+    help = "the 2011 Tohoku tsunami on real bathymetry, against 16 gauges"
+    description = ("Two hours of the 2011 Tohoku tsunami: linear shallow water (DG1, Crank-Nicolson, dt 60 s) on "
+                   "japan_sea.msh with the data's bathymetry, from the Okada displacement of the Satake et al. "
+                   "(2013) source, released in time as the paper's rupture model does (start times, five slip "
+                   "windows). Writes OUTPUT/<run>/solution.pvd, gauges.csv, gauges.png (model against "
+                   "observations) and gauge_scores.json, and prints arrival time, peak and correlation at each "
+                   "gauge. The data (from the Thetis project, MIT licence) is not part of um2n: see --data-dir.")
+    config = TohokuConfig
 
-    def make_problem(mesh):
-        problem = TohokuProblem(mesh, cfg, bathymetry, gauges)
-        if not keep_t0:                  # the gauge values at t = 0 (a resumed run keeps them)
-            out.mkdir(parents=True, exist_ok=True)
-            with atomic_path(t0_path) as tmp:
-                Path(tmp).write_text(json.dumps(problem.diagnostics(0.0)))
-        return problem
+    def __init__(self):
+        self._data: dict = {}
 
-    result = run_moving_mesh(make_problem, lambda: tohoku_mesh(cfg), cfg.loop, resume=resume, stop_after=stop_after)
-    if stop_after is not None and result.t < cfg.T:
-        return result
-    t, series = read_gauge_series(out / "diagnostics.csv", gauges)
-    eta0 = json.loads(t0_path.read_text())
-    for g in gauges:
-        series[g.name][0] = eta0[f"eta_{g.name}"]
-    with atomic_path(out / "gauges.csv") as tmp:
-        with open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(["t"] + [g.name for g in gauges])
-            for k in range(len(t)):
-                w.writerow([t[k]] + [series[g.name][k] for g in gauges])
-    scores = {g.name: s for g in gauges if (s := score_gauge(g, t, series[g.name])) is not None}
-    result.gauges = scores                    # type: ignore[attr-defined]
-    result.gauge_series = (t, series)         # type: ignore[attr-defined]
-    with atomic_path(out / "gauge_scores.json") as tmp:
-        Path(tmp).write_text(json.dumps({k: s.as_dict() for k, s in scores.items()}, indent=2))
-    plot_gauges(gauges, t, series, scores, out / "gauges.png", title=f"Tohoku 2011, mover {cfg.loop.mover}")
-    return result
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--data-dir", metavar="DIR",
+                            help="the Tohoku data folder (default: $UM2N_TOHOKU_DATA, else ../shared/data/tohoku)")
+        parser.add_argument("--refine", type=int, help="refine the mesh uniformly this many times (1: 4x the cells)")
+        parser.add_argument("--rupture", choices=["kinematic", "instantaneous"],
+                            help="kinematic (default): the source's slip in time; instantaneous: all at t = 0")
+
+    def configure(self, cfg: TohokuConfig, args) -> None:
+        if args.data_dir:
+            cfg.data_dir = args.data_dir
+        if args.refine is not None:
+            cfg.refine = args.refine
+        if args.rupture:
+            cfg.rupture = args.rupture
+        data_dir(cfg.data_dir)               # a clear error now, not after building the mesh
+
+    def variants(self, cfg: TohokuConfig, args) -> list[Variant]:
+        suffix = f"_refine{cfg.refine}" if cfg.refine else ""
+        return [Variant(m + suffix, {"loop.mover": m}) for m in (args.mover or [cfg.loop.mover])]
+
+    def data(self, cfg: TohokuConfig) -> tuple[BathymetrySource, list[Gauge]]:
+        """The bathymetry and the gauges of ``cfg.data_dir``, read once per folder."""
+        folder = str(data_dir(cfg.data_dir))
+        if folder not in self._data:
+            self._data[folder] = (BathymetrySource(folder), load_gauges(folder))
+        return self._data[folder]
+
+    def make_mesh(self, cfg: TohokuConfig):
+        return tohoku_mesh(cfg)
+
+    def make_problem(self, cfg: TohokuConfig, mesh) -> TohokuProblem:
+        return TohokuProblem(mesh, cfg, *self.data(cfg))
+
+    def finish(self, cfg: TohokuConfig, result, out: Path) -> None:
+        """The gauge series (``gauges.csv``), their scores (``gauge_scores.json``, ``result.extras``)
+        and the plot against the observations (``gauges.png``)."""
+        gauges = self.data(cfg)[1]
+        t, series = gauge_series(result.diagnostics, gauges)
+        with atomic_path(out / "gauges.csv") as tmp:
+            with open(tmp, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["t"] + [g.name for g in gauges])
+                w.writerows([t[k]] + [series[g.name][k] for g in gauges] for k in range(len(t)))
+        scores = {g.name: s for g in gauges if (s := score_gauge(g, t, series[g.name])) is not None}
+        result.extras.update({"rupture": cfg.rupture, "refine": cfg.refine, **summarise(scores),
+                              "gauges": {k: s.as_dict() for k, s in scores.items()}})
+        write_json(out / "gauge_scores.json", result.extras["gauges"])
+        plot_gauges(gauges, t, series, scores, out / "gauges.png", title=f"Tohoku 2011, mover {cfg.loop.mover}")
+
+    def report(self, cfg: TohokuConfig, study: dict) -> None:
+        print(f"\nTohoku 2011 (Satake et al. 2013 source, {cfg.rupture} rupture), linear shallow water, "
+              f"dt = {cfg.dt:g} s, T = {cfg.T / 3600:g} h")
+        for label, r in study["runs"].items():
+            per = r["seconds_per_step"]
+            print(f"\n[{label}] {r['summary']['vertices']} vertices, {r['moves']} moves, {r['max_inverted']} tangled; "
+                  f"s/step solve {per['solve']:.3f}, move {per['move']:.3f}, transfer {per['transfer']:.3f}; "
+                  f"max |arrival error| {r['max_abs_arrival_error_min']:.1f} min (clear gauges); "
+                  f"mean correlation {r['mean_correlation']:.2f}")
+            print(f"  {'gauge':<6} {'clear':>5} {'arrival obs':>11} {'model':>7} {'error':>7} "
+                  f"{'peak obs':>8} {'model':>7} {'ratio':>6} {'corr':>5}")
+            for name, s in r["gauges"].items():
+                fmt = lambda v, f: "-" if v is None else format(v / 60 if f == "min" else v, ".1f")  # noqa: E731
+                print(f"  {name:<6} {'yes' if s['clear_signal'] else 'no':>5} {fmt(s['arrival_observed'], 'min'):>11} "
+                      f"{fmt(s['arrival_model'], 'min'):>7} {fmt(s['arrival_error_min'], ''):>7} "
+                      f"{s['peak_observed']:>8.2f} {s['peak_model']:>7.2f} {s['peak_ratio']:>6.2f} "
+                      f"{s['correlation']:>5.2f}")
+            print(f"  ParaView: {r['output']}; gauges: {Path(r['output']).parent / 'gauges.csv'}, gauges.png")
+        print(f"(summary: {study['summary_path']})")
 
 
-def main(args) -> int:
-    from um2n.config import load_config
-
-    cfg = load_config(TohokuConfig, args.config)
-    if args.data_dir:
-        cfg.data_dir = args.data_dir
-    if args.refine is not None:
-        cfg.refine = args.refine
-    if getattr(args, "rupture", None):
-        cfg.rupture = args.rupture
-    data_dir(cfg.data_dir)               # a clear error now, not after building the mesh
-    movers = args.mover or [cfg.loop.mover]
-    base = Path(args.output_dir or cfg.loop.output_dir)
-    runs = {}
-    for mover in movers:
-        label = mover if cfg.refine == 0 else f"{mover}_refine{cfg.refine}"
-        cfg.loop = LoopConfig(**{**asdict(cfg.loop), "mover": mover, "output_dir": str(base / label)})
-        res = run_tohoku(cfg, resume=args.resume)
-        runs[label] = {"mover": mover, "refine": cfg.refine, **res.summary, "moves": res.moves,
-                       "moves_rejected": res.moves_rejected, "max_inverted": res.max_inverted,
-                       "seconds_per_step": res.as_dict()["seconds_per_step"],
-                       "wall_seconds": sum(res.timings.values()),
-                       **summarise(res.gauges), "gauges": {k: s.as_dict() for k, s in res.gauges.items()},
-                       "output": str(base / label / "solution.pvd")}
-    base.mkdir(parents=True, exist_ok=True)
-    with atomic_path(base / "summary.json") as tmp:
-        Path(tmp).write_text(json.dumps({"case": "tohoku", "rupture": cfg.rupture, "runs": runs}, indent=2,
-                                        default=float))
-    print(f"\nTohoku 2011 (Satake et al. 2013 source, {cfg.rupture} rupture), linear shallow water, "
-          f"dt = {cfg.dt:g} s, "
-          f"T = {cfg.T / 3600:g} h")
-    names = list(next(iter(runs.values()))["gauges"])
-    for label, r in runs.items():
-        per = r["seconds_per_step"]
-        print(f"\n[{label}] {r['vertices']} vertices, {r['moves']} moves, {r['max_inverted']} tangled; "
-              f"s/step solve {per['solve']:.3f}, move {per['move']:.3f}, transfer {per['transfer']:.3f}; "
-              f"max |arrival error| {r['max_abs_arrival_error_min']:.1f} min (clear gauges); "
-              f"mean correlation {r['mean_correlation']:.2f}")
-        print(f"  {'gauge':<6} {'clear':>5} {'arrival obs':>11} {'model':>7} {'error':>7} "
-              f"{'peak obs':>8} {'model':>7} {'ratio':>6} {'corr':>5}")
-        for name in names:
-            s = r["gauges"][name]
-            fmt = lambda v, f: "-" if v is None else format(v / 60 if f == "min" else v, ".1f")  # noqa: E731
-            print(f"  {name:<6} {'yes' if s['clear_signal'] else 'no':>5} {fmt(s['arrival_observed'], 'min'):>11} "
-                  f"{fmt(s['arrival_model'], 'min'):>7} {fmt(s['arrival_error_min'], ''):>7} "
-                  f"{s['peak_observed']:>8.2f} {s['peak_model']:>7.2f} {s['peak_ratio']:>6.2f} {s['correlation']:>5.2f}")
-        print(f"  ParaView: {r['output']}; gauges: {Path(r['output']).parent / 'gauges.csv'}, gauges.png")
-    print(f"(summary: {base / 'summary.json'})")
-    return 0
+CASE = TohokuCase()

@@ -35,6 +35,12 @@ CHECKPOINT = "checkpoint.h5"
 DIAGNOSTICS = "diagnostics.csv"
 
 
+def read_diagnostics(path: str | Path) -> list[dict]:
+    """The rows of a ``diagnostics.csv``, as numbers (an empty cell is NaN)."""
+    with open(path) as f:
+        return [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(f)]
+
+
 def _number(value: str):
     try:
         return int(value)
@@ -86,9 +92,7 @@ class Recorder:
         problem.mesh_moved()
         path = self.out / DIAGNOSTICS
         if path.exists():                        # the rows up to the checkpoint
-            with open(path) as f:
-                self.rows = [{k: _number(v) for k, v in r.items()} for r in csv.DictReader(f)
-                             if int(r["step"]) <= state["step"]]
+            self.rows = [r for r in read_diagnostics(path) if r["step"] <= state["step"]]
         return mesh, problem, xi, state
 
     def checkpoint(self, mesh, xi: fd.Function, fields: dict[str, fd.Function], state: dict) -> None:

@@ -63,13 +63,33 @@ def recover_gradient(u: fd.Function) -> fd.Function:
     return out
 
 
-def _normalised_indicator(expr, P1) -> fd.Function:
-    """``expr / max(expr)`` interpolated into P1 (zero where ``expr`` vanishes everywhere)."""
+#: a recovered derivative below this fraction of the field's own scale (max |u| over the
+#: domain's size to the derivative's order) is round-off: the indicator is then zero
+ROUNDOFF = 1e-9
+
+
+def _roundoff_floor(u: fd.Function, order: int) -> float:
+    """The squared size of an ``order``-th derivative of ``u`` that is round-off (:data:`ROUNDOFF`)."""
+    mesh = u.function_space().mesh()
+    X = mesh.coordinates.dat.data_ro
+    comm = u.comm
+    lo = comm.allreduce(X.min(axis=0) if X.size else np.full(X.shape[1], np.inf), op=MPI.MIN)
+    hi = comm.allreduce(X.max(axis=0) if X.size else np.full(X.shape[1], -np.inf), op=MPI.MAX)
+    size = float(np.max(hi - lo)) or 1.0
+    scale = comm.allreduce(float(np.abs(u.dat.data_ro).max()) if u.dat.data_ro.size else 0.0, op=MPI.MAX)
+    return (ROUNDOFF * scale / size ** order) ** 2
+
+
+def _normalised_indicator(expr, P1, floor: float = 0.0) -> fd.Function:
+    """``expr / max(expr)`` interpolated into P1; zero where ``max(expr) <= floor`` (an
+    indicator of a field with no such derivative, whose recovery left only round-off)."""
     f = fd.Function(P1).interpolate(expr)
     top = f.dat.data_ro.max() if f.dat.data_ro.size else 0.0
     top = f.comm.allreduce(top, op=MPI.MAX)
-    if top > 0:
+    if top > floor:
         f.dat.data[:] /= top
+    else:
+        f.dat.data[:] = 0.0
     return f
 
 
@@ -80,7 +100,7 @@ def hessian_monitor(u: fd.Function, alpha: float = 5.0, power: float = 2.0) -> f
     of the shipped weights use) spreads resolution over all features instead of the sharpest.
     """
     H = recover_hessian(u)
-    h = _normalised_indicator(fd.inner(H, H), _p1(u))
+    h = _normalised_indicator(fd.inner(H, H), _p1(u), _roundoff_floor(u, 2))
     if power != 2.0:
         h.dat.data[:] = np.maximum(h.dat.data_ro, 0.0) ** (0.5 * power)
     return fd.Function(h.function_space(), name="monitor").interpolate(1 + alpha * h)
@@ -89,7 +109,7 @@ def hessian_monitor(u: fd.Function, alpha: float = 5.0, power: float = 2.0) -> f
 def gradient_monitor(u: fd.Function, beta: float = 5.0, power: float = 2.0) -> fd.Function:
     r""":math:`1 + \beta\,(|\nabla u| / \max |\nabla u|)^p` in P1, :math:`p` = ``power``."""
     g = recover_gradient(u)
-    h = _normalised_indicator(fd.inner(g, g), _p1(u))
+    h = _normalised_indicator(fd.inner(g, g), _p1(u), _roundoff_floor(u, 1))
     if power != 2.0:
         h.dat.data[:] = np.maximum(h.dat.data_ro, 0.0) ** (0.5 * power)
     return fd.Function(h.function_space(), name="monitor").interpolate(1 + beta * h)
@@ -100,8 +120,8 @@ def combined_monitor(u: fd.Function, alpha: float = 5.0, beta: float = 5.0) -> f
     P1 = _p1(u)
     H = recover_hessian(u)
     g = recover_gradient(u)
-    h = _normalised_indicator(fd.inner(H, H), P1)
-    gg = _normalised_indicator(fd.inner(g, g), P1)
+    h = _normalised_indicator(fd.inner(H, H), P1, _roundoff_floor(u, 2))
+    gg = _normalised_indicator(fd.inner(g, g), P1, _roundoff_floor(u, 1))
     return fd.Function(P1, name="monitor").interpolate(1 + alpha * h + beta * gg)
 
 

@@ -71,13 +71,13 @@ def _parser() -> argparse.ArgumentParser:
                         "Hessian monitors and Monge-Ampere target meshes. Resumes an interrupted run in the "
                         "same folder; failed Monge-Ampere solves are recorded in the manifest and skipped.")
     ge.add_argument("--out", required=True, help="output folder (manifest.jsonl, samples/)")
-    ge.add_argument("--samples", type=int, default=100, help="number of samples to attempt in total")
-    ge.add_argument("--seed", type=int, default=0, help="seed of the whole data set")
-    ge.add_argument("--domains", nargs="+", default=["unit_square", "convex", "nonconvex", "hole"],
-                    choices=["unit_square", "convex", "nonconvex", "hole"])
-    ge.add_argument("--lc", type=float, nargs="+", default=[0.05, 0.06, 0.07], help="mesh sizes to draw from")
-    ge.add_argument("--alpha", type=float, default=3.0, help="monitor 1 + alpha (|H|/max|H|)^power (default 3)")
-    ge.add_argument("--power", type=float, default=0.5,
+    ge.add_argument("--samples", type=int, help="number of samples to attempt in total (default 100)")
+    ge.add_argument("--seed", type=int, help="seed of the whole data set (default 0)")
+    ge.add_argument("--domains", nargs="+", choices=["unit_square", "convex", "nonconvex", "hole"],
+                    help="domain families to draw from (default: all four)")
+    ge.add_argument("--lc", type=float, nargs="+", help="mesh sizes to draw from (default 0.05 0.06 0.07)")
+    ge.add_argument("--alpha", type=float, help="monitor 1 + alpha (|H|/max|H|)^power (default 3)")
+    ge.add_argument("--power", type=float,
                     help="monitor exponent (default 0.5; the UM2N paper's monitor is --alpha 5 --power 2)")
 
     tr = sub.add_parser("train", help="train UM2N on a generated data set (resumes from its checkpoint)",
@@ -205,8 +205,9 @@ def _cmd_generate(args) -> int:
     _import_firedrake("generate")
     from um2n.fem.generate import GenerateConfig, generate
 
-    cfg = GenerateConfig(out=args.out, num_samples=args.samples, seed=args.seed,
-                         domains=tuple(args.domains), lcs=tuple(args.lc), alpha=args.alpha, power=args.power)
+    given = {"num_samples": args.samples, "seed": args.seed, "alpha": args.alpha, "power": args.power,
+             "domains": tuple(args.domains) if args.domains else None, "lcs": tuple(args.lc) if args.lc else None}
+    cfg = GenerateConfig(out=args.out, **{k: v for k, v in given.items() if v is not None})   # else the defaults
     try:
         counts = generate(cfg)
     except ValueError as exc:

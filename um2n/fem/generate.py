@@ -44,6 +44,7 @@ import ufl
 from um2n.errors import ConvergenceError, UM2NError
 from um2n.fem.adapter import mesh_graph
 from um2n.fem.monge_ampere import MongeAmpereMover
+from um2n.fem.monitors import MonitorConfig
 from um2n.io import atomic_path
 from um2n.progress import progress as report_progress
 
@@ -60,8 +61,8 @@ class GenerateConfig:
     domains: tuple = DOMAINS
     lcs: tuple = (0.05, 0.06, 0.07)
     max_sources: int = 6
-    alpha: float = 3.0
-    power: float = 0.5
+    alpha: float = MonitorConfig.alpha          # the monitor family of the shipped weights
+    power: float = MonitorConfig.power
     ma_rtol: float = 1e-3
     ma_maxiter: int = 400
 

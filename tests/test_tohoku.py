@@ -237,7 +237,7 @@ def twice_refined_run(tmp_path_factory):
 @pytest.mark.acceptance
 def test_acceptance_of_issue_6_on_the_twice_refined_mesh(twice_refined_run):
     """The issue's acceptance, on japan_sea.msh refined twice (16 times the cells: 126 k
-    vertices, 2.2 M dofs; about 8 minutes and 10 GB here). Measured: the largest arrival error
+    vertices, 2.2 M dofs; about 5 minutes here). Measured: the largest arrival error
     is 4.9 min (804, early), the near-field GPS peaks are 0.53 (804) to 0.77 (801) of the
     observed; the waveforms of the far field correlate at 0.93 or better."""
     s = twice_refined_run.extras

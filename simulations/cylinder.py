@@ -155,7 +155,8 @@ class CylinderFlow(MovingMeshProblem):
         self.vorticity = fd.Function(self.P1, name="vorticity")
         self._monitor = SolutionMonitor(mesh, fd.sqrt(fd.inner(self.velocity, self.velocity)), cfg.monitor,
                                         method="interpolate", name="speed")
-        self.history: list[dict] = []
+        #: the coefficients after the latest step (the loop's diagnostics keep them all)
+        self.latest: dict = {}
         self._set_pressure_probe()
 
     def _set_pressure_probe(self):
@@ -178,7 +179,7 @@ class CylinderFlow(MovingMeshProblem):
         self.solver.solve()
         self.velocity.assign(self.w.subfunctions[0])
         self.pressure.assign(self.w.subfunctions[1])
-        self.history.append({"t": t + (0.0 if self.steady else self.dt), **self.coefficients()})
+        self.latest = {"t": t + (0.0 if self.steady else self.dt), **self.coefficients()}
 
     def monitor(self) -> fd.Function:
         return self._monitor()
@@ -202,12 +203,12 @@ class CylinderFlow(MovingMeshProblem):
         return out
 
     def diagnostics(self, t: float) -> dict:
-        return dict(self.history[-1]) if self.history else {}
+        return dict(self.latest)
 
     def summary(self, t: float) -> dict:
         """The mesh size, and for 2D-1 the coefficients (2D-2's statistics come from the whole
         run's diagnostics, in :meth:`CylinderCase.finish`)."""
-        return {**(self.history[-1] if self.steady else {}), "vertices": self.mesh.num_vertices(),
+        return {**(self.latest if self.steady else {}), "vertices": self.mesh.num_vertices(),
                 "dofs": self.W.dim()}
 
 

@@ -14,10 +14,14 @@ Crank-Nicolson, dt = 60 s by default) on ``japan_sea.msh`` (UTM zone 54; refined
 ``refine`` times), with Coriolis :math:`f = 2\Omega\sin\varphi` (latitude of each point),
 walls on the coasts (tags 200, 300) and :math:`\eta = 0` outside the open ocean boundary
 (tag 100). The bathymetry is read from the data's ``CheckpointFile``
-(:mod:`um2n_simulations.tohoku_data`) and is re-evaluated from it (point evaluation on the
-unmoved source mesh) wherever the mesh moves: it is never transferred. Elevation and
-momentum :math:`q = b u` are transferred conservatively. The mesh moves through the shared
-loop (:mod:`um2n.fem.loop`) towards the ``[monitor]`` of the elevation.
+(:mod:`um2n_simulations.tohoku_data`) and evaluated from it (point evaluation on the
+unmoved source mesh) where the vertices are: it is never transferred. The mesh moves through
+the shared loop (:mod:`um2n.fem.loop`) towards the ``[monitor]`` of the elevation, by default
+continuously (``transfer = "ale"``: the solver's ALE form, with the bathymetry sampled at each
+window's target and interpolated in time per vertex, the Coriolis parameter re-evaluated at
+each step's geometry, and the unit-slip elevations :math:`G_i` re-evaluated at each step's
+geometry while the fault slips and the mesh moves); with ``transfer = "conservative"`` the
+mesh jumps and the elevation and momentum :math:`q = b u` are transferred conservatively.
 
 **Gauges.** The elevation at the 16 stations of ``stations_elev.csv`` is recorded every step
 (``diagnostics.csv``; ``gauges.csv`` holds the series from t = 0) and scored against the
@@ -123,7 +127,7 @@ class TohokuProblem(ShallowWaterProblem, MovingMeshProblem):
                 self._f.dat.data[:] = 2 * OMEGA * np.sin(np.radians(lat))
                 return self._f
         opts = ShallowWaterOptions(nonlinear=False, open_boundaries=(OPEN_OCEAN,))
-        self.swe = ShallowWaterSolver(mesh, bathymetry, cfg.dt, opts, coriolis=coriolis)
+        self.swe = ShallowWaterSolver(mesh, bathymetry, cfg.dt, opts, coriolis=coriolis, motion=self.motion)
         faults = satake2013_subfaults()
         self.slipping = [i for i, f in enumerate(faults) if f.slip > 0]
         self.faults = [faults[i] for i in self.slipping]
@@ -134,27 +138,35 @@ class TohokuProblem(ShallowWaterProblem, MovingMeshProblem):
             self.history = None
             eta0 = initial_elevation(self.swe.b, self.swe.elevation.function_space(), self.faults)
         self._G: np.ndarray | None = None     # unit-slip elevations on the current mesh, while slipping
+        self._G_coordinates: np.ndarray | None = None
+        self.source_evaluations = 0           # how often G was evaluated
         self.swe.set_state(eta0, fd.as_vector([0.0, 0.0]))
-        self.setup_moving_mesh(mesh, cfg.monitor)
+        self.setup_moving_mesh(mesh, cfg.monitor, cfg.loop.transfer)
         self._points = [[g.x, g.y] for g in gauges]
         self._make_probe()
 
     def _make_probe(self) -> None:
+        # (its vertex-only mesh is rebuilt by Firedrake whenever the coordinates have changed)
         self.probe = fd.PointEvaluator(self.mesh, self._points, tolerance=1e-6)
 
     # ------------------------------------------------------------------ loop interface
-    def step(self, t: float) -> None:
-        """One step; while the fault slips, the uplift over the step enters as a source."""
+    def update_source(self, t: float) -> None:
+        r"""While the fault slips, the uplift over the step from ``t`` as a source, its mean rate
+        :math:`\sum_i (s_i(t + \Delta t) - s_i(t))\,G_i/\Delta t`. :math:`G_i` is evaluated on the
+        geometry the step is assembled on (the midpoint geometry while the mesh moves) and again
+        whenever that geometry has changed since."""
         source = self.swe.source
         if self.history is not None and t < self.history.end:
-            if self._G is None:            # at the start, and after a move while slipping
-                self._G = unit_slip_elevations(self.swe.b, source.function_space(), self.faults)
+            X = self.mesh.coordinates.dat.data_ro
+            if self._G is None or not np.array_equal(X, self._G_coordinates):
+                self._G = unit_slip_elevations(self.swe.bathymetry_mid, source.function_space(), self.faults)
+                self._G_coordinates = np.array(X)
+                self.source_evaluations += 1
             ds = self.history.slip(t + self.dt)[self.slipping] - self.history.slip(t)[self.slipping]
             source.dat.data[:] = ds @ self._G / self.dt
         elif self._G is not None or source.dat.data_ro.any():
             self._G = None
             source.zero()
-        super().step(t)
 
     def mesh_moved(self) -> None:
         super().mesh_moved()

@@ -200,7 +200,13 @@ def test_acceptance_of_issue_6(two_hour_runs, mover):
 @needs_data
 @pytest.mark.slow
 def test_killed_run_resumes_to_the_same_gauge_series(tmp_path):
-    """20 minutes, moved every 5 steps, checkpoints every 10: killed after step 14, resumed."""
+    """20 minutes, the mesh moving continuously (ALE) towards a new target every 5 steps,
+    checkpoints every 7: killed after step 12, resumed from step 7, in the middle of a window
+    (2 of its 5 steps taken), which the checkpoint holds."""
+    import json
+
+    import firedrake as fd
+
     from um2n.fem.loop import LoopConfig
     from um2n.fem.recorder import read_diagnostics
     from um2n_simulations.tohoku import CASE, TohokuConfig, gauge_series
@@ -208,14 +214,19 @@ def test_killed_run_resumes_to_the_same_gauge_series(tmp_path):
 
     def cfg(folder):
         return TohokuConfig(T=1200.0, loop=LoopConfig(mover="um2n", output_dir=str(tmp_path / folder), move_every=5,
-                                                      output_every=10, checkpoint_every=10, progress=False,
+                                                      output_every=10, checkpoint_every=7, progress=False,
                                                       snapshots=0))
 
+    assert cfg("a").loop.transfer == "ale"
     full = CASE.run(cfg("a"))
-    part = CASE.run(cfg("b"), stop_after=14)
-    assert part.steps == 14 and not part.completed
+    part = CASE.run(cfg("b"), stop_after=12)
+    assert part.steps == 12 and not part.completed
+    with fd.CheckpointFile(str(tmp_path / "b" / "checkpoint.h5"), "r") as cf:
+        state = json.loads(cf.get_attr("/", "um2n_state"))
+    assert state["step"] == 7 and state["motion"] == {"steps": 5, "done": 2}
     resumed = CASE.run(cfg("b"), resume=True)
-    assert resumed.resumed_from_step == 10 and resumed.steps == 10 and resumed.moves == full.moves
+    assert resumed.resumed_from_step == 7 and resumed.steps == 13 and resumed.moves == full.moves
+    assert full.moves == 3 and full.max_inverted == 0
     gauges = load_gauges()
     ta, a = gauge_series(read_diagnostics(tmp_path / "a" / "diagnostics.csv"), gauges)
     tb, b = gauge_series(read_diagnostics(tmp_path / "b" / "diagnostics.csv"), gauges)

@@ -17,7 +17,7 @@ install:
 	@bash install/install.sh
 
 run: install
-	@bash install/run.sh -m um2n simulate swirl --config configs/swirl.toml --mover none um2n $(RUN_ARGS)
+	@bash install/run.sh -m um2n simulate swirl --config configs/swirl.toml --mover none um2n --static-lc 0.02 0.015 $(RUN_ARGS)
 
 test: install
 	@bash install/run.sh -m pytest -m "not acceptance" $(PYTEST_ARGS)

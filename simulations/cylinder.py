@@ -6,24 +6,17 @@ Schäfer & Turek (1996): channel :math:`[0, 2.2]\times[0, 0.41]`, cylinder of di
 cylinder, do-nothing outflow; :math:`U = 0.3` (2D-1) or :math:`1.5` (2D-2), mean inflow
 :math:`\bar U = 2U/3`.
 
-Discretisation: Taylor-Hood P2-P1, monolithic; each step (or the steady problem) is one
-Newton solve (PETSc SNES, MUMPS LU), built once and re-solved:
-
-.. math::
-
-    \Big(\frac{u - u^n}{\Delta t}, v\Big) + \theta\, a(u; u, v) + (1-\theta)\, a(u^n; u^n, v)
-    - (p, \nabla\cdot v) + (\nabla\cdot u, q) = 0,
-    \qquad a(w; u, v) = (w\cdot\nabla u, v) + \nu(\nabla u, \nabla v),
-
-with :math:`\theta = 1/2` (Crank-Nicolson; the pressure is taken at the new time).
+Discretisation: :class:`um2n_simulations.navier_stokes.NavierStokesSolver` (Taylor-Hood
+P2-P1, Crank-Nicolson, one Newton solve per step with MUMPS, built once and re-solved; in
+ALE form on a moving mesh, the convection relative to the mesh velocity).
 
 Forces on the cylinder, :math:`F = -\int_{S} \sigma n\,ds` with
 :math:`\sigma = -pI + \nu(\nabla u + \nabla u^T)` and :math:`n` the outward normal of the
 fluid, are evaluated in the equivalent *weak* (residual) form: for a P2 field :math:`w`
 equal to :math:`e_x` (drag) or :math:`e_y` (lift) on the cylinder and 0 on the other
-boundaries, :math:`F\cdot e = -R(u, p; w)`, with :math:`R` the momentum residual above (the
-boundary integral by parts). It is the same stress integral, but converges at the rate of
-the solution instead of the polygonal boundary's. :math:`c_D = 2F_D/(\rho\bar U^2 D)`,
+boundaries, :math:`F\cdot e = -R(u, p; w)`, with :math:`R` the solver's momentum residual
+(the boundary integral by parts). It is the same stress integral, but converges at the rate
+of the solution instead of the polygonal boundary's. :math:`c_D = 2F_D/(\rho\bar U^2 D)`,
 :math:`c_L = 2F_L/(\rho\bar U^2 D)`, :math:`\Delta p = p(0.15, 0.2) - p(0.25, 0.2)`, and the
 Strouhal number :math:`St = D f/\bar U` from the mean period between the maxima of
 :math:`c_L(t)` over the last part of the run.
@@ -41,18 +34,7 @@ import numpy as np
 from um2n.fem.loop import LoopConfig, MovingMeshProblem
 from um2n.fem.monitors import MonitorConfig, SolutionMonitor
 from um2n.fem.study import Case
-
-#: Newton with a direct solve (MUMPS) of the Taylor-Hood saddle point system.
-NEWTON_MUMPS_PARAMETERS = {
-    "snes_type": "newtonls",
-    "snes_linesearch_type": "basic",
-    "snes_rtol": 1e-10,
-    "snes_atol": 1e-12,
-    "snes_max_it": 20,
-    "ksp_type": "preonly",
-    "pc_type": "lu",
-    "pc_factor_mat_solver_type": "mumps",
-}
+from um2n_simulations.navier_stokes import NavierStokesSolver
 
 INFLOW, OUTFLOW, WALLS, CYLINDER = 1, 2, 3, 4
 DIAMETER = 0.1
@@ -105,6 +87,8 @@ def cylinder_mesh(cfg: CylinderConfig):
 class CylinderFlow(MovingMeshProblem):
     """Taylor-Hood Navier-Stokes around the DFG cylinder (see the module docstring)."""
 
+    supports_ale = True
+
     def __init__(self, mesh, cfg: CylinderConfig):
         super().__init__(mesh)
         if cfg.case not in REFERENCE:
@@ -113,38 +97,18 @@ class CylinderFlow(MovingMeshProblem):
         self.steady = cfg.case == "2d-1"
         self.dt = cfg.dt
         self.num_steps = 1 if self.steady else int(round(cfg.T / cfg.dt))
-        V = fd.VectorFunctionSpace(mesh, "CG", 2)
-        Q = fd.FunctionSpace(mesh, "CG", 1)
-        self.W = W = V * Q
-        self.w = fd.Function(W)
-        self.u_old = fd.Function(V, name="velocity_old")
-        self.p_old = fd.Function(Q)
-        self.velocity = fd.Function(V, name="velocity")
-        self.pressure = fd.Function(Q, name="pressure")
-        u, p = fd.split(self.w)
-        v, q = fd.TestFunctions(W)
-        nu = fd.Constant(cfg.nu)
         x = fd.SpatialCoordinate(mesh)
         inflow = fd.as_vector([4 * cfg.U * x[1] * (0.41 - x[1]) / 0.41 ** 2, 0])
 
-        def a(w, uu, vv):
-            return fd.inner(fd.dot(w, fd.nabla_grad(uu)), vv) * fd.dx + nu * fd.inner(fd.grad(uu), fd.grad(vv)) * fd.dx
+        def bcs(W):
+            return [fd.DirichletBC(W.sub(0), inflow, INFLOW), fd.DirichletBC(W.sub(0), 0, WALLS),
+                    fd.DirichletBC(W.sub(0), 0, CYLINDER)]
 
-        idt = fd.Constant(1.0 / cfg.dt)
-
-        def momentum(vv):
-            """The momentum residual tested with ``vv`` (a test function, or a probe field)."""
-            if self.steady:
-                return a(u, u, vv) - p * fd.div(vv) * fd.dx
-            return (idt * fd.inner(u - self.u_old, vv) * fd.dx + 0.5 * a(u, u, vv)
-                    + 0.5 * a(self.u_old, self.u_old, vv) - p * fd.div(vv) * fd.dx)
-
-        self.momentum = momentum
-        F = momentum(v) + fd.div(u) * q * fd.dx
-        bcs = [fd.DirichletBC(W.sub(0), inflow, INFLOW), fd.DirichletBC(W.sub(0), 0, WALLS),
-               fd.DirichletBC(W.sub(0), 0, CYLINDER)]
-        self.solver = fd.NonlinearVariationalSolver(fd.NonlinearVariationalProblem(F, self.w, bcs=bcs),
-                                                    solver_parameters=NEWTON_MUMPS_PARAMETERS)
+        self.ns = NavierStokesSolver(mesh, cfg.nu, cfg.dt, bcs, mesh_velocity=self.motion.velocity,
+                                     steady=self.steady)
+        self.W, self.w = self.ns.W, self.ns.state
+        self.velocity, self.pressure, self.momentum = self.ns.velocity, self.ns.pressure, self.ns.momentum
+        V = self.velocity.function_space()
         # force probes: w = e on the cylinder, 0 elsewhere (rebuilt after a move)
         self._probe = {k: fd.Function(V) for k in ("drag", "lift")}
         self._probe_bcs = {"drag": fd.DirichletBC(V, fd.Constant((1.0, 0.0)), CYLINDER),
@@ -173,12 +137,11 @@ class CylinderFlow(MovingMeshProblem):
         return {"velocity": self.velocity, "pressure": self.pressure}
 
     def step(self, t: float) -> None:
-        self.u_old.assign(self.velocity)
-        self.w.subfunctions[0].assign(self.velocity)
-        self.w.subfunctions[1].assign(self.pressure)
-        self.solver.solve()
-        self.velocity.assign(self.w.subfunctions[0])
-        self.pressure.assign(self.w.subfunctions[1])
+        """One Crank-Nicolson step; on a moving mesh (ALE), on the geometry at the step's end."""
+        if self.motion.active:
+            self.motion.place(1.0)
+            self._set_pressure_probe()
+        self.ns.step()
         self.latest = {"t": t + (0.0 if self.steady else self.dt), **self.coefficients()}
 
     def monitor(self) -> fd.Function:

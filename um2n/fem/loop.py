@@ -12,12 +12,30 @@ Each cycle of :func:`run_moving_mesh`:
    a move that fails or would tangle the mesh is undone and counted in
    ``moves_rejected``, and the run goes on on the previous mesh, so the loop never hands a
    tangled mesh to the solver;
-4. **transfer** the fields onto the moved mesh (:class:`um2n.fem.transfer.FieldTransfer`,
-   conservative :math:`L^2` projection on the supermesh by default), then let the problem
-   refresh what it derives from the geometry (:meth:`MovingMeshProblem.mesh_moved`);
+4. carry the fields to the new mesh, by the ``transfer`` setting:
+
+   * ``"ale"`` (default): the mesh does not jump. It moves *continuously*, linearly in
+     time, from where it is to the target over the next ``move_every`` steps
+     (:class:`um2n.fem.ale.MeshMotion`), and the solver carries the mesh velocity in its
+     equations (arbitrary Lagrangian-Eulerian form, DGCL-consistent; problems that can do
+     so set :attr:`MovingMeshProblem.supports_ale`). A straight path between two untangled
+     meshes can tangle part-way: the path is checked exactly (:func:`um2n.path.safe_fraction`)
+     and, where it would tangle, shortened to half the safe fraction (counted in
+     ``paths_shortened``), so no mesh the solver sees is tangled. A window that would move
+     a vertex by more than ``max_mesh_courant`` of its elements' size per step is slowed
+     down: its target is brought closer along the same path (counted in ``moves_slowed``),
+     and the next windows, aimed at new targets, catch up;
+   * ``"conservative"``: the mesh jumps to the target and the fields follow by the
+     :math:`L^2` projection on the supermesh (:class:`um2n.fem.transfer.FieldTransfer`); then
+     the problem refreshes what it derives from the geometry (:meth:`MovingMeshProblem.mesh_moved`);
+   * ``"interpolate"``: the jump, with the fields interpolated;
 5. **output** through the :class:`~um2n.fem.recorder.Recorder`: a row of diagnostics every
    step, a ParaView series every ``output_every`` steps, PNG snapshots, and a Firedrake
    ``CheckpointFile`` every ``checkpoint_every`` steps, each written atomically.
+
+Before the first step, a problem that can evaluate its initial condition on any mesh
+(:meth:`MovingMeshProblem.initial_state`) starts on a mesh adapted to it: ``initial_moves``
+moves, each followed by the initial condition on the moved mesh (no transfer).
 
 Run again with the same output folder and ``resume=True``: the run continues from the last
 checkpoint (the diagnostics written after it are dropped and redone), and gives the same
@@ -37,9 +55,11 @@ import firedrake as fd
 import numpy as np
 
 from um2n.errors import UM2NError
+from um2n.fem.ale import MeshMotion
 from um2n.fem.movers import MOVERS, MoveInfo, Mover, TangleGuard, guarded_move, make_mover
 from um2n.fem.recorder import Recorder
-from um2n.fem.transfer import FieldTransfer
+from um2n.fem.transfer import TRANSFER_METHODS, FieldTransfer
+from um2n.path import mesh_courant, safe_fraction
 from um2n.progress import progress
 
 
@@ -51,7 +71,15 @@ class LoopConfig:
     move_every: int = 10
     output_every: int = 50
     checkpoint_every: int = 100
-    transfer: str = "conservative"
+    transfer: str = "ale"
+    #: ALE: the most a vertex may move in one step, in units of its elements' smallest
+    #: altitude (the mesh Courant number, :func:`um2n.path.mesh_courant`); a faster window is
+    #: slowed down to it (its target brought closer), and the next windows catch up
+    max_mesh_courant: float = 0.2
+    #: moves before the first step, each followed by the initial condition evaluated on the
+    #: moved mesh (for problems whose :meth:`MovingMeshProblem.initial_state` can), so that
+    #: the run starts on a mesh adapted to its initial state
+    initial_moves: int = 2
     weights: str | None = None
     ma_rtol: float = 1e-3
     ma_maxiter: int = 300
@@ -63,6 +91,12 @@ class LoopConfig:
     def __post_init__(self):
         if self.mover not in MOVERS:
             raise UM2NError(f"mover must be one of {', '.join(MOVERS)}, not {self.mover!r}")
+        if not self.max_mesh_courant > 0:
+            raise UM2NError(f"max_mesh_courant must be > 0, got {self.max_mesh_courant!r}")
+        if self.transfer not in TRANSFERS:
+            raise UM2NError(f"transfer must be one of {', '.join(TRANSFERS)}, not {self.transfer!r}")
+        if int(self.initial_moves) < 0:
+            raise UM2NError(f"initial_moves must be >= 0, got {self.initial_moves}")
         for name in ("move_every", "output_every", "checkpoint_every"):
             if int(getattr(self, name)) < 1:
                 raise UM2NError(f"{name} must be a positive number of steps, got {getattr(self, name)}")
@@ -74,9 +108,17 @@ class MovingMeshProblem(ABC):
     #: time step and number of steps
     dt: float
     num_steps: int
+    #: whether :meth:`step` is written in ALE form: it reads the geometry of each of its
+    #: stages from :attr:`motion` (``motion.place(theta)``) and the mesh velocity
+    #: ``motion.velocity``, and leaves the mesh at ``theta = 1``
+    supports_ale: bool = False
+    #: whether :meth:`initial_state` can evaluate the initial condition on any mesh
+    has_initial_state: bool = False
 
     def __init__(self, mesh):
         self.mesh = mesh
+        #: the continuous motion of the mesh (ALE); still unless the loop starts a window
+        self.motion = MeshMotion(mesh)
 
     @abstractmethod
     def fields(self) -> dict[str, fd.Function]:
@@ -97,6 +139,12 @@ class MovingMeshProblem(ABC):
 
     def mesh_moved(self) -> None:
         """Refresh what depends on the geometry (re-evaluate data, reset solvers)."""
+
+    def initial_state(self) -> None:
+        """Set the fields to the initial condition, evaluated on the mesh as it is now (for a
+        problem with :attr:`has_initial_state`: the loop then adapts the mesh to the initial
+        state before the first step, ``LoopConfig.initial_moves``)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot re-evaluate its initial state")
 
     def output_functions(self) -> list[fd.Function]:
         """Functions written to the ParaView series (default: the prognostic fields)."""
@@ -125,6 +173,8 @@ class LoopResult:
     t: float
     moves: int = 0
     moves_rejected: int = 0
+    paths_shortened: int = 0
+    moves_slowed: int = 0
     max_inverted: int = 0
     timings: dict = field(default_factory=lambda: dict.fromkeys(TIMED_PARTS, 0.0))
     summary: dict = field(default_factory=dict)
@@ -137,7 +187,9 @@ class LoopResult:
 
     @property
     def counters(self) -> dict:
-        return {"moves": self.moves, "moves_rejected": self.moves_rejected, "max_inverted": self.max_inverted}
+        return {"moves": self.moves, "moves_rejected": self.moves_rejected,
+                "paths_shortened": self.paths_shortened, "moves_slowed": self.moves_slowed,
+                "max_inverted": self.max_inverted}
 
     def as_dict(self) -> dict:
         """The JSON-ready record (the live objects and the diagnostics rows left out)."""
@@ -148,7 +200,11 @@ class LoopResult:
         return d
 
 
-TIMED_PARTS = ("solve", "monitor", "move", "transfer", "output")
+#: the cost split of a run: the solver's steps; the monitor; the mover (the network for
+#: ``um2n``); the mesh velocity and path check (ALE) or the remap (``transfer``); the output
+TIMED_PARTS = ("solve", "monitor", "move", "mesh_velocity", "transfer", "output")
+#: the ``transfer`` settings: continuous motion, or a jump with a remap of the fields
+TRANSFERS = ("ale",) + TRANSFER_METHODS
 
 
 @contextmanager
@@ -159,25 +215,71 @@ def _timed(timings: dict, part: str):
 
 
 class _Motion:
-    """Steps 2-4 of the cycle: monitor, guarded move, transfer."""
+    """Steps 2-4 of the cycle: monitor, guarded move, then an ALE window or a remap."""
 
-    def __init__(self, mesh, problem: MovingMeshProblem, mover: Mover, xi: np.ndarray, transfer: str):
+    def __init__(self, mesh, problem: MovingMeshProblem, mover: Mover, xi: np.ndarray, transfer: str,
+                 max_mesh_courant: float):
         self.mesh, self.problem, self.mover = mesh, problem, mover
+        self.ale = transfer == "ale"
+        self.max_mesh_courant = max_mesh_courant
         self.guard = TangleGuard(mesh, xi)
-        self.transfer = FieldTransfer(mesh, problem.fields(), transfer) if mover.moves_mesh else None
-        if self.transfer is not None:
+        self.transfer = None
+        if mover.moves_mesh:
+            if self.ale and not problem.supports_ale:
+                raise UM2NError(f"{type(problem).__name__} has no ALE form: set transfer to "
+                                f"'conservative' or 'interpolate' in its [loop] table")
+            # under ALE the frozen copy only carries the monitor to the mover
+            self.transfer = FieldTransfer(mesh, {} if self.ale else problem.fields(),
+                                          "conservative" if self.ale else transfer)
             self.monitor = fd.Function(fd.FunctionSpace(self.transfer.frozen, "CG", 1), name="monitor")
 
-    def move(self, timings: dict) -> MoveInfo:
+    def adapt_to_initial_state(self, moves: int, timings: dict) -> int:
+        """Up to ``moves`` jumps of the mesh, each followed by the problem's initial state on
+        the moved mesh; the number of accepted moves (none if the problem cannot re-evaluate it)."""
+        done = 0
+        for _ in range(moves):
+            with _timed(timings, "monitor"):
+                m = self.problem.monitor()
+                self.transfer.before_move()
+                self.monitor.dat.data[self.transfer.vertex_perm] = m.dat.data_ro
+            with _timed(timings, "move"):
+                info = guarded_move(self.mover, self.mesh, self.monitor, self.guard)
+            if not info.accepted:
+                break
+            self.problem.mesh_moved()
+            self.problem.initial_state()
+            done += 1
+        return done
+
+    def move(self, timings: dict, window: int) -> MoveInfo:
+        """Move towards the monitor of the current solution; under ALE, over ``window`` steps."""
         with _timed(timings, "monitor"):
             m = self.problem.monitor()
             self.problem.sync_fields()
             self.transfer.before_move()
             self.monitor.dat.data[self.transfer.vertex_perm] = m.dat.data_ro
+        before = np.array(self.mesh.coordinates.dat.data_ro)
         with _timed(timings, "move"):
             info = guarded_move(self.mover, self.mesh, self.monitor, self.guard)
-        with _timed(timings, "transfer"):
-            if info.accepted:
+        if not info.accepted:
+            return info
+        if self.ale:
+            with _timed(timings, "mesh_velocity"):
+                target = np.array(self.mesh.coordinates.dat.data_ro)
+                self.mesh.coordinates.dat.data[:] = before
+                s = safe_fraction(before, target, self.guard.triangles, self.guard.reference_sign)
+                if s < 1.0:                  # the straight path would tangle at s: stop well short
+                    target = before + 0.5 * s * (target - before)
+                    info.details["path_fraction"] = 0.5 * s
+                if s == 0.0:
+                    return MoveInfo(accepted=False, reason="no untangled straight path to the target")
+                courant = mesh_courant(before, target, self.guard.triangles) / window
+                if courant > self.max_mesh_courant:          # too fast for one window: go part of the way
+                    target = before + (self.max_mesh_courant / courant) * (target - before)
+                    info.details["courant_fraction"] = self.max_mesh_courant / courant
+                self.problem.motion.start(target, window, self.problem.dt)
+        else:
+            with _timed(timings, "transfer"):
                 self.transfer.after_move()
                 self.problem.mesh_moved()
         return info
@@ -188,7 +290,7 @@ def _start(make_problem, make_mesh, recorder: Recorder, resume: bool):
     if resume and recorder.checkpoint_path.exists():
         mesh, problem, xi, state = recorder.restore(make_problem)
         result = LoopResult(steps=0, t=state["t"], resumed_from_step=state["step"],
-                            **{k: state.get(k, 0) for k in ("moves", "moves_rejected", "max_inverted")})
+                            **{k: state.get(k, 0) for k in LoopResult(0, 0.0).counters})
         return mesh, problem, xi, result
     mesh = make_mesh()
     problem = make_problem(mesh)
@@ -217,9 +319,11 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
     xi_values = np.array(xi.dat.data_ro)
     mover = mover or make_mover(cfg.mover, mesh, xi_values, weights=cfg.weights, ma_rtol=cfg.ma_rtol,
                                 ma_maxiter=cfg.ma_maxiter)
-    motion = _Motion(mesh, problem, mover, xi_values, cfg.transfer)
+    motion = _Motion(mesh, problem, mover, xi_values, cfg.transfer, cfg.max_mesh_courant)
     start = result.resumed_from_step or 0
     end = problem.num_steps if stop_after is None else min(problem.num_steps, start + stop_after)
+    if result.resumed_from_step is None and mover.moves_mesh and problem.has_initial_state:
+        result.moves += motion.adapt_to_initial_state(cfg.initial_moves, result.timings)   # step 0 adapted
     inverted = motion.guard.inverted()
     if result.resumed_from_step is None:                              # the initial state: step 0
         recorder.record({"step": 0, "t": 0.0, "moved": 0, "inverted": inverted, **problem.diagnostics(0.0)})
@@ -229,11 +333,17 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
         with _timed(result.timings, "solve"):                                        # 1. solve
             problem.step(n * problem.dt)
         step, t = n + 1, (n + 1) * problem.dt
+        if problem.motion.active:
+            problem.motion.step_done()
+            inverted = motion.guard.inverted()
         moved = False
         if mover.moves_mesh and step % cfg.move_every == 0 and step < problem.num_steps:
-            moved = motion.move(result.timings).accepted                            # 2.-4.
+            info = motion.move(result.timings, min(cfg.move_every, problem.num_steps - step))   # 2.-4.
+            moved = info.accepted
             result.moves += moved
             result.moves_rejected += not moved
+            result.paths_shortened += "path_fraction" in info.details
+            result.moves_slowed += "courant_fraction" in info.details
             inverted = motion.guard.inverted() if moved else inverted
         with _timed(result.timings, "output"):                                       # 5. output
             result.max_inverted = max(result.max_inverted, inverted)
@@ -242,7 +352,8 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
             recorder.output(step, t, force=step == problem.num_steps)
             if step % cfg.checkpoint_every == 0 or (step == end and stop_after is None):
                 problem.sync_fields()
-                recorder.checkpoint(mesh, xi, problem.fields(), {"step": step, "t": t, **result.counters})
+                recorder.checkpoint(mesh, xi, problem.fields(), {"step": step, "t": t, **result.counters},
+                                    motion=problem.motion)
         result.steps, result.t = result.steps + 1, t
     result.completed = end == problem.num_steps      # (its last step's checkpoint wrote the diagnostics)
     if result.completed:

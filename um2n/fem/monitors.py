@@ -186,6 +186,8 @@ class SolutionMonitor:
         P1 = fd.FunctionSpace(mesh, "CG", 1)
         self.field = fd.Function(P1, name=name)
         self._solver = None
+        self._coordinates = np.array(mesh.coordinates.dat.data_ro)
+        self._mesh = mesh
         if method == "project":
             p, w = fd.TrialFunction(P1), fd.TestFunction(P1)
             self._solver = fd.LinearVariationalSolver(
@@ -193,8 +195,13 @@ class SolutionMonitor:
                 solver_parameters=P1_PROJECTION_SOLVER_PARAMETERS)
 
     def __call__(self) -> fd.Function:
-        """The monitor of the current solution."""
+        """The monitor of the current solution (the projection refreshed if the mesh has
+        moved since the last call, as it does continuously under ALE)."""
         if self._solver is not None:
+            X = self._mesh.coordinates.dat.data_ro
+            if not np.array_equal(X, self._coordinates):
+                self._solver.invalidate_jacobian()
+                self._coordinates = np.array(X)
             self._solver.solve()
         else:
             self.field.interpolate(self.expr)

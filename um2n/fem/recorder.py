@@ -10,7 +10,8 @@ In the run's output folder:
 * ``<field>_<step>.png``: ``snapshots + 1`` pictures of the first output function with its
   mesh, evenly spaced over the run;
 * ``checkpoint.h5``: a Firedrake ``CheckpointFile`` (mesh, reference and current
-  coordinates, prognostic fields, and the loop's counters as a JSON attribute) every
+  coordinates, prognostic fields, the ALE window's start and target coordinates, and the
+  loop's counters as a JSON attribute) every
   ``checkpoint_every`` steps;
 * ``summary.json``: the run's result at its end.
 
@@ -86,17 +87,26 @@ class Recorder:
             current = cf.load_function(mesh, "current_coordinates")
             problem = make_problem(mesh)
             saved = {name: cf.load_function(mesh, name) for name in problem.fields()}
+            window = state.get("motion", {})
+            motion = {name: cf.load_function(mesh, name) for name in ("ale_start", "ale_target")} \
+                if window.get("steps") else {}
         mesh.coordinates.assign(current)
         for name, f in problem.fields().items():
             f.assign(saved[name])
         problem.mesh_moved()
+        problem.motion.restore(window, motion, problem.dt)
         path = self.out / DIAGNOSTICS
         if path.exists():                        # the rows up to the checkpoint
             self.rows = [r for r in read_diagnostics(path) if r["step"] <= state["step"]]
         return mesh, problem, xi, state
 
-    def checkpoint(self, mesh, xi: fd.Function, fields: dict[str, fd.Function], state: dict) -> None:
-        """Save the restart file (atomically), then the diagnostics up to this step."""
+    def checkpoint(self, mesh, xi: fd.Function, fields: dict[str, fd.Function], state: dict,
+                   motion=None) -> None:
+        """Save the restart file (atomically), then the diagnostics up to this step.
+        ``motion``: the :class:`~um2n.fem.ale.MeshMotion` whose window a restart resumes."""
+        if motion is not None and motion.active:
+            state = {**state, "motion": motion.state()}
+            fields = {**fields, **motion.functions()}
         with atomic_path(self.checkpoint_path, comm=mesh.comm) as tmp:
             with fd.CheckpointFile(tmp, "w", comm=mesh.comm) as cf:
                 cf.save_mesh(mesh)

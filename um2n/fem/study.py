@@ -12,7 +12,8 @@ label and a set of setting overrides, such as ``{"loop.mover": "um2n"}`` or
 run (the loop's counters and timings, the problem's summary and the case's extras) goes to
 ``<output>/summary.json``. With a variant labelled ``none`` (the static mesh) and a case
 that names its error measure (:attr:`Case.error_key`), every run also gets its error
-reduction against the static run.
+reduction against the static run; with two or more static runs (at different resolutions),
+every moved run is also compared with them at equal wall-clock time (:func:`equal_cost`).
 
 The **registry** maps case names to cases: the cases of um2n and any package's, declared
 as entry points of the group ``um2n.cases`` (``name = "module:OBJECT"``), plus any case
@@ -155,6 +156,22 @@ def run_record(result, wall: float, output: Path) -> dict:
             "output": str(output)}
 
 
+def equal_cost(case: Case, runs: dict) -> list[dict]:
+    """Every moved run against the static runs' curve of error against wall time
+    (:mod:`um2n.equal_cost`), when the case names its error and the study has at least two
+    static runs (``loop.mover = "none"``) and one moved run; else an empty list."""
+    from um2n.equal_cost import compare
+
+    def point(r):
+        return r["wall_seconds"], r["summary"].get(case.error_key)
+
+    static = [point(r) for r in runs.values() if r["overrides"].get("loop.mover") == "none"]
+    moved = {k: point(r) for k, r in runs.items() if r["overrides"].get("loop.mover", "none") != "none"}
+    if not case.error_key or len(static) < 2 or not moved or any(e is None for _, e in static):
+        return []
+    return [c.as_dict() for c in compare(static, {k: v for k, v in moved.items() if v[1] is not None})]
+
+
 def run_study(case: Case, cfg, variants: list[Variant], output_dir: str | Path | None = None,
               resume: bool = False, summary_path: str | Path | None = None) -> dict:
     """Run ``case`` once per variant (see the module docstring) and return the study's record.
@@ -186,6 +203,9 @@ def run_study(case: Case, cfg, variants: list[Variant], output_dir: str | Path |
             r["error_reduction_vs_none"] = (e0 - e) / e0 if e0 and e is not None else None
     path = Path(summary_path or base / "summary.json")
     study = {"case": case.name, "config": dataclasses.asdict(cfg), "runs": runs, "summary_path": str(path)}
+    comparison = equal_cost(case, runs)
+    if comparison:
+        study["equal_cost"] = comparison
     write_json(path, study)
     return study
 

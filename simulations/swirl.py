@@ -48,8 +48,15 @@ is assembled once and, on a moving mesh, each cell's solution is rescaled by the
 areas: no reassembly while the mesh moves. With ``transfer = "conservative"`` the mesh jumps instead and :math:`q` follows by the
 supermesh :math:`L^2` projection (:mod:`um2n.fem.transfer`).
 
-Monitor: the ``[monitor]`` table (:class:`um2n.fem.monitors.MonitorConfig`; by default
-:math:`1 + 3(|H|_F/\max|H|_F)^{1/2}`) of the P1 projection of :math:`q`.
+Monitor: the ``[monitor]`` table (:class:`um2n.fem.monitors.MonitorConfig`) of the P1
+projection of :math:`q`; by default the Hessian monitor :math:`1 + 8(|H|_F/\max|H|_F)^{1/2}`.
+The choice was made on this synthetic case alone (exact solution; UM2N, ALE, a move every 10
+steps, lc 0.04, dt 2e-3, the mesh adapted to the initial ring): error reduction against the
+static mesh 15 % with the Hessian and alpha 3 (the training family), 22 % with alpha 8, 25 %
+with alpha 20, 21 % with the gradient and alpha 10. Alpha 20 makes the smallest elements
+about 4.6 times smaller than the largest, which puts the explicit step close to its CFL
+limit and slows down some moves (the mesh Courant limit); alpha 8 (about 3 times) keeps a
+margin.
 """
 
 from __future__ import annotations

@@ -289,3 +289,43 @@ def test_navier_stokes_ale_converges_on_the_taylor_green_vortex(tmp_path):
         errors.append(math.sqrt(fd.assemble(fd.inner(u - exact(x, T), u - exact(x, T)) * fd.dx(degree=8))))
     rates = [math.log2(errors[i] / errors[i + 1]) for i in range(2)]
     assert rates[-1] > 1.8, (errors, rates)
+
+
+def test_mesh_courant_is_the_displacement_over_the_smallest_altitude():
+    from um2n.path import mesh_courant
+
+    tri = np.array([[0, 1, 2]])
+    x0 = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]])       # longest edge sqrt 5, area 1
+    x1 = x0 + [[0.0, 0.0], [0.0, 0.0], [0.1, 0.0]]
+    assert mesh_courant(x0, x1, tri) == pytest.approx(0.1 / (2.0 / math.sqrt(5.0)))
+    assert mesh_courant(x0, x0, tri) == 0.0
+
+
+@pytest.mark.firedrake
+def test_loop_slows_a_window_faster_than_the_mesh_courant_limit(tmp_path, monkeypatch):
+    """A mover that asks for a large motion over a short window: the loop brings its target
+    closer so that no vertex crosses more than max_mesh_courant of an element per step."""
+    import firedrake as fd
+
+    from um2n.fem.ale import MeshMotion
+    from um2n.fem.loop import LoopConfig, run_moving_mesh
+    from um2n.path import mesh_courant
+    from um2n_simulations.swirl import SwirlConfig, SwirlProblem
+
+    per_step = []
+    start = MeshMotion.start
+
+    def recorded(self, target, steps, dt):
+        tri = self.mesh.coordinates.function_space().cell_node_list
+        per_step.append(mesh_courant(np.array(self.mesh.coordinates.dat.data_ro), target, tri) / steps)
+        start(self, target, steps, dt)
+
+    monkeypatch.setattr(MeshMotion, "start", recorded)
+    cfg = SwirlConfig(dt=1e-3, T=0.02, speed=0.0, loop=LoopConfig(
+        output_dir=str(tmp_path), move_every=2, max_mesh_courant=0.05, progress=False, snapshots=0,
+        write_vtk=False, initial_moves=0))
+    mesh = fd.UnitSquareMesh(8, 8)
+    mover = _Prescribed(mesh.coordinates.dat.data_ro, 0.1, 2e-3, 0.08)
+    res = run_moving_mesh(lambda m: SwirlProblem(m, cfg), lambda: mesh, cfg.loop, mover=mover)
+    assert res.completed and res.moves == 9 and res.moves_slowed > 0 and res.max_inverted == 0
+    assert max(per_step) <= 0.05 * (1 + 1e-12) and len(per_step) == 9

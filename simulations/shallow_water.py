@@ -73,7 +73,7 @@ affine cells :math:`\partial x(t^{n+1/2} \pm \Delta t/2)/\partial x^{n+1/2} = I 
 with :math:`R` the spatial terms, the ALE ones included, and the plain mass matrix of
 :math:`K^{n+1/2}` for the velocity (non-conservative form). In two dimensions
 :math:`J_+ - J_- = \Delta t\,\nabla\cdot w` exactly, which is the discrete geometric
-conservation law: a constant state (flat bottom, :math:`u = 0` or constant) stays constant to
+conservation law: a constant state (flat bottom, :math:`u = 0`) stays constant to
 round-off on a moving mesh, for any :math:`\theta`. Summing over the test functions
 :math:`\phi = 1`, the fluxes cancel, so the water quantity :math:`\int_\Omega D\,dx` on the
 current mesh is kept to round-off, up to the source and the open boundaries: :math:`\int\eta`,

@@ -198,4 +198,4 @@ def test_ale_linear_solvers_agree():
 
 
 #: the most Krylov iterations of a step of test_ale_linear_solvers_agree (measured, with a margin)
-MAX_ITERATIONS = {"ilu": 30, "lagged": 30}
+MAX_ITERATIONS = {"ilu": 40, "lagged": 40}

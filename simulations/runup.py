@@ -25,9 +25,9 @@ land too: with the modified depth, :math:`\eta = 0, u = 0` is an exact rest stat
 The shoreline is the landmost point where the water depth :math:`\eta + b` (linear in each
 cell) falls to ``wet_threshold`` (1 mm); the run-up is the highest bed elevation it reaches.
 The mesh moves through the shared loop (:mod:`um2n.fem.loop`), by default continuously
-(``transfer = "ale"``: the solver's ALE form keeps :math:`\int\tilde H` to round-off, the
-``volume`` column of the diagnostics); the bathymetry follows the vertices, evaluated from its
-formula (never transferred).
+(``transfer = "ale"``: the solver's ALE form keeps :math:`\int\tilde H`, the ``volume``
+column of the diagnostics, to the tolerance of its Newton solves); the bathymetry follows the
+vertices, evaluated from its formula (never transferred).
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ class CylinderFlow(MovingMeshProblem):
 
 
 def sampled_maximum(y: np.ndarray) -> float:
-    """The maximum of a smooth signal sampled at equal steps: the vertex of the parabola
+    r"""The maximum of a smooth signal sampled at equal steps: the vertex of the parabola
     through the largest sample and its two neighbours (the sample itself at an end). The
     reference values are maxima of the continuous signal, which a sample can miss by
     :math:`O((2\pi f \Delta t)^2)`."""

@@ -38,9 +38,11 @@ def test_variant_overrides_are_checked():
     from um2n_simulations.swirl import SwirlConfig
 
     cfg = SwirlConfig()
+    base = (cfg.lc, cfg.loop.mover, cfg.monitor.alpha, cfg.loop.output_dir)
     v = Variant("fine_um2n", {"lc": 0.02, "loop.mover": "um2n", "monitor.alpha": 5.0}).apply(cfg, "out")
     assert (v.lc, v.loop.mover, v.monitor.alpha, v.loop.output_dir) == (0.02, "um2n", 5.0, "out/fine_um2n")
-    assert (cfg.lc, cfg.monitor.alpha) == (0.03, 3.0)            # the base config is untouched
+    assert (cfg.lc, cfg.loop.mover, cfg.monitor.alpha, cfg.loop.output_dir) == base   # the base config is untouched
+    assert base[2] != 5.0
     with pytest.raises(UM2NError, match="unknown setting 'loop.moverr'"):
         set_setting(cfg, "loop.moverr", "um2n")
     with pytest.raises(UM2NError, match="mover must be one of"):

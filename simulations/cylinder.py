@@ -31,6 +31,7 @@ from pathlib import Path
 import firedrake as fd
 import numpy as np
 
+from um2n.fem.adapter import vertex_count
 from um2n.fem.loop import LoopConfig, MovingMeshProblem
 from um2n.fem.monitors import MonitorConfig, SolutionMonitor
 from um2n.fem.study import Case
@@ -171,7 +172,7 @@ class CylinderFlow(MovingMeshProblem):
     def summary(self, t: float) -> dict:
         """The mesh size, and for 2D-1 the coefficients (2D-2's statistics come from the whole
         run's diagnostics, in :meth:`CylinderCase.finish`)."""
-        return {**(self.latest if self.steady else {}), "vertices": self.mesh.num_vertices(),
+        return {**(self.latest if self.steady else {}), "vertices": vertex_count(self.mesh),
                 "dofs": self.W.dim()}
 
 

@@ -40,6 +40,7 @@ import firedrake as fd
 import numpy as np
 
 from um2n.errors import ConvergenceError
+from um2n.fem.adapter import vertex_count
 from um2n.fem.loop import LoopConfig, MovingMeshProblem
 from um2n.fem.monitors import MonitorConfig
 from um2n.fem.study import Case, Variant
@@ -148,7 +149,7 @@ class RunupProblem(ShallowWaterProblem, MovingMeshProblem):
         return {"shore_elevation": z, "shore_x": x, "volume": self.swe.water_volume()}
 
     def summary(self, t: float) -> dict:
-        return {"vertices": self.mesh.num_vertices(), "dofs": self.swe.W.dim()}
+        return {"vertices": vertex_count(self.mesh), "dofs": self.swe.W.dim()}
 
 
 def shoreline_history(rows: list[dict]) -> np.ndarray:

@@ -69,6 +69,7 @@ from pathlib import Path
 import firedrake as fd
 import numpy as np
 
+from um2n.fem.adapter import vertex_count
 from um2n.fem.loop import LoopConfig, MovingMeshProblem
 from um2n.fem.monitors import MonitorConfig, SolutionMonitor
 from um2n.fem.study import Case, Variant
@@ -172,7 +173,7 @@ class SwirlProblem(MovingMeshProblem):
         fd.assemble(self.operator_form, tensor=out)
 
     def _areas(self) -> np.ndarray:
-        return signed_areas(np.asarray(self.mesh.coordinates.dat.data_ro), self._cell_vertices)
+        return signed_areas(np.asarray(self.mesh.coordinates.dat.data_ro_with_halos), self._cell_vertices)
 
     def _area_ratio(self) -> np.ndarray:
         """Per DG node, the area of its cell now over its area when :attr:`mass` was assembled
@@ -240,7 +241,7 @@ class SwirlProblem(MovingMeshProblem):
 
     def summary(self, t: float) -> dict:
         return {"l2_error": self.error(), "mass_change": fd.assemble(self.q * fd.dx) - self.mass0,
-                "vertices": self.mesh.num_vertices(), "dofs": self.q.function_space().dim()}
+                "vertices": vertex_count(self.mesh), "dofs": self.q.function_space().dim()}
 
 
 class SwirlCase(Case):

@@ -43,6 +43,7 @@ from um2n_simulations.tohoku_data import Gauge, data_dir, load_bathymetry, load_
 from um2n_simulations.tohoku_gauges import plot_gauges, score_gauge, summarise
 from um2n_simulations.tohoku_source import (initial_elevation, satake2013_slip_history, satake2013_subfaults,
                                             unit_slip_elevations)
+from um2n.fem.adapter import vertex_count
 from um2n.fem.loop import LoopConfig, MovingMeshProblem
 from um2n.fem.monitors import MonitorConfig
 from um2n.fem.study import Case, Variant
@@ -178,7 +179,7 @@ class TohokuProblem(ShallowWaterProblem, MovingMeshProblem):
         return {f"eta_{g.name}": float(v) for g, v in zip(self.gauges, values)}
 
     def summary(self, t: float) -> dict:
-        return {"vertices": self.mesh.num_vertices(), "cells": self.mesh.num_cells(),
+        return {"vertices": vertex_count(self.mesh), "cells": int(self.mesh.comm.allreduce(self.mesh.cell_set.size)),
                 "dofs": self.swe.W.dim()}
 
 

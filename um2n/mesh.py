@@ -73,6 +73,8 @@ class MeshGraph:
         Index of each graph vertex in the input point array.
     name : str
         Where the mesh came from (used in messages).
+    corner_angle : float
+        The turning angle (degrees) the boundary was classified with.
     """
 
     points: np.ndarray
@@ -84,6 +86,7 @@ class MeshGraph:
     boundary: BoundaryModel
     vertex_map: np.ndarray
     name: str = "mesh"
+    corner_angle: float = 20.0
     _deform_edges: np.ndarray | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ constructors
@@ -155,7 +158,7 @@ class MeshGraph:
         if ctags is not None and len(ctags) != len(tri):
             raise MeshInputError(f"{name}: {len(ctags)} cell tags for {len(tri)} triangles")
         return cls(points=pts_c, triangles=tri_c, edges=uniq.astype(np.int64), boundary_edges=bnd,
-                   boundary_tags=tags, cell_tags=ctags, boundary=bm, vertex_map=used, name=name)
+                   boundary_tags=tags, cell_tags=ctags, boundary=bm, vertex_map=used, name=name, corner_angle=corner_angle)
 
     @classmethod
     def from_meshio(cls, mesh: meshio.Mesh, name: str = "mesh", corner_angle: float = 20.0) -> "MeshGraph":

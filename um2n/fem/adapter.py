@@ -11,12 +11,17 @@ Parallel runs (MPI): the adapter *gathers*. Every rank contributes its owned ver
 holds the same global :class:`MeshGraph` (vertex ``i`` = global P1 node ``i``). The move is
 computed on rank 0 only, its coordinates are broadcast, and each rank writes the entries of
 its own (owned and ghost) vertices. This costs one copy of the whole mesh per rank and
-serialises the (fast) network move; it keeps results identical to a serial run.
+serialises the (fast) network move. The global numbering depends on the partition, and the
+network's float32 sums depend on the order of their terms, so the network sees the mesh in
+a numbering of its own that does not: vertices sorted by their reference coordinates,
+triangles by their vertices. A move then gives the same coordinates on any number of ranks.
 A monitor given as an array is read in this global numbering; a Function, a callable or an
 expression works the same in serial and parallel.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 import firedrake as fd
 import numpy as np
@@ -48,6 +53,11 @@ def _check_mesh(mesh) -> fd.Function:
         raise MeshInputError("um2n moves affine triangle meshes (continuous P1 coordinates on triangles); "
                              f"got {family} {cellname} of degree {degree}")
     return coords
+
+
+def vertex_count(mesh) -> int:
+    """The number of vertices of ``mesh`` over all ranks (``mesh.num_vertices()`` is the rank's)."""
+    return int(mesh.comm.allreduce(fd.FunctionSpace(mesh, "CG", 1).dof_dset.size))
 
 
 class _Numbering:
@@ -98,6 +108,28 @@ def mesh_graph(mesh, corner_angle: float = 20.0) -> MeshGraph:
                                  corner_angle=corner_angle, name=f"Firedrake mesh {mesh.name}")
 
 
+def _canonical(graph: MeshGraph) -> tuple[MeshGraph, np.ndarray]:
+    """``graph`` renumbered independently of the partition, and the permutation ``perm``
+    (vertex ``k`` of the renumbered graph is vertex ``perm[k]`` of ``graph``); cached on the graph."""
+    cached = graph.__dict__.get("_canonical_numbering")
+    if cached is not None:
+        return cached
+    perm = np.lexsort((graph.points[:, 1], graph.points[:, 0]))
+    rank = np.empty_like(perm)
+    rank[perm] = np.arange(len(perm))
+    tri = rank[graph.triangles]
+    first = np.argmin(tri, axis=1)                  # rotate: smallest label first, orientation kept
+    tri = np.take_along_axis(tri, (first[:, None] + np.arange(3)) % 3, axis=1)
+    tri = tri[np.lexsort(tri.T[::-1])]
+    seg = rank[graph.boundary_edges]
+    order = np.lexsort(np.sort(seg, axis=1).T[::-1])
+    canonical = MeshGraph.from_arrays(graph.points[perm], tri, boundary_segments=seg[order],
+                                      boundary_segment_tags=graph.boundary_tags[order],
+                                      corner_angle=graph.corner_angle, name=graph.name)
+    graph.__dict__["_canonical_numbering"] = (canonical, perm)
+    return canonical, perm
+
+
 def move_mesh(mesh, monitor: MonitorLike | fd.Function, mover: UM2NMover | None = None,
               graph: MeshGraph | None = None) -> MoveResult:
     """Move a Firedrake mesh in place towards ``monitor`` (serial or MPI, see the module doc).
@@ -122,11 +154,18 @@ def move_mesh(mesh, monitor: MonitorLike | fd.Function, mover: UM2NMover | None 
     if isinstance(monitor, fd.Function):
         m = monitor if monitor.function_space() == num.P1 else fd.Function(num.P1).interpolate(monitor)
         monitor = num.gather(np.array(m.dat.data_ro, dtype=np.float64))
-    current = graph.with_points(num.gather(np.array(coords.dat.data_ro, dtype=np.float64)))
+    current = num.gather(np.array(coords.dat.data_ro, dtype=np.float64))
     result, error = None, None
     if num.comm.rank == 0:
         try:
-            result = (mover or UM2NMover()).move(current, monitor)
+            canonical, perm = _canonical(graph)
+            if not callable(monitor) and not isinstance(monitor, str):
+                monitor = np.asarray(monitor)[perm]
+            moved = (mover or UM2NMover()).move(canonical.with_points(current[perm]), monitor)
+            back = np.empty_like(perm)
+            back[perm] = np.arange(len(perm))
+            result = replace(moved, points=moved.points[back], raw_points=moved.raw_points[back],
+                             monitor=np.asarray(moved.monitor)[back])
         except Exception as exc:          # every rank must learn of it, or the others wait forever
             error = exc
     result, error = num.comm.bcast((result, error), root=0)

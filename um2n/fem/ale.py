@@ -55,17 +55,17 @@ class MeshMotion:
 
     def start(self, target: np.ndarray, steps: int, dt: float) -> None:
         """Move from the current coordinates to ``target`` over the next ``steps`` steps."""
-        self.start_coordinates = np.array(self.mesh.coordinates.dat.data_ro)
+        self.start_coordinates = np.array(self.mesh.coordinates.dat.data_ro_with_halos)
         self.target = np.array(target, dtype=float)
         self.steps, self.done = int(steps), 0
-        self.velocity.dat.data[:] = (self.target - self.start_coordinates) / (self.steps * dt)
+        self.velocity.dat.data_with_halos[:] = (self.target - self.start_coordinates) / (self.steps * dt)
 
     def place(self, theta: float) -> None:
         """Put the vertices where they are at fraction ``theta`` of the current step."""
         if not self.active:
             return
         s = (self.done + theta) / self.steps
-        self.mesh.coordinates.dat.data[:] = self.start_coordinates + s * (self.target - self.start_coordinates)
+        self.mesh.coordinates.dat.data_with_halos[:] = self.start_coordinates + s * (self.target - self.start_coordinates)
 
     def step_done(self) -> None:
         """The current step is over: the mesh at its end, the window closed after its last step."""
@@ -74,14 +74,14 @@ class MeshMotion:
         self.place(1.0)
         self.done += 1
         if self.done == self.steps:
-            self.mesh.coordinates.dat.data[:] = self.target
+            self.mesh.coordinates.dat.data_with_halos[:] = self.target
             self.stop()
 
     def stop(self) -> None:
         """End the window where the mesh is: no velocity."""
         self.steps = self.done = 0
         self.start_coordinates = self.target = None
-        self.velocity.dat.data[:] = 0.0
+        self.velocity.dat.data_with_halos[:] = 0.0
 
     # ------------------------------------------------------------------ restart
     def state(self) -> dict:
@@ -94,7 +94,7 @@ class MeshMotion:
         out = {}
         for name, values in (("ale_start", self.start_coordinates), ("ale_target", self.target)):
             f = fd.Function(V, name=name)
-            f.dat.data[:] = self.mesh.coordinates.dat.data_ro if values is None else values
+            f.dat.data_with_halos[:] = self.mesh.coordinates.dat.data_ro_with_halos if values is None else values
             out[name] = f
         return out
 
@@ -103,7 +103,7 @@ class MeshMotion:
         if not state.get("steps"):
             self.stop()
             return
-        self.start_coordinates = np.array(functions["ale_start"].dat.data_ro)
-        self.target = np.array(functions["ale_target"].dat.data_ro)
+        self.start_coordinates = np.array(functions["ale_start"].dat.data_ro_with_halos)
+        self.target = np.array(functions["ale_target"].dat.data_ro_with_halos)
         self.steps, self.done = int(state["steps"]), int(state["done"])
-        self.velocity.dat.data[:] = (self.target - self.start_coordinates) / (self.steps * dt)
+        self.velocity.dat.data_with_halos[:] = (self.target - self.start_coordinates) / (self.steps * dt)

@@ -5,7 +5,7 @@ Each cycle of :func:`run_moving_mesh`:
 1. **solve** one time step (:meth:`MovingMeshProblem.step`);
 2. every ``move_every`` steps, **monitor**: the problem builds a P1 monitor from its
    current solution (:meth:`MovingMeshProblem.monitor`), frozen on a copy of the pre-move
-   mesh;
+   mesh (under ALE, only for a mover that asks for one: ``Mover.frozen_monitor``);
 3. **move** the mesh with the chosen :class:`~um2n.fem.movers.Mover` (``um2n``, ``ma`` or
    ``none``, or any object with that interface), always from the *reference* mesh
    :math:`\xi` (the mesh the run started on), through :func:`~um2n.fem.movers.guarded_move`:
@@ -40,6 +40,12 @@ moves, each followed by the initial condition on the moved mesh (no transfer).
 Run again with the same output folder and ``resume=True``: the run continues from the last
 checkpoint (the diagnostics written after it are dropped and redone), and gives the same
 fields as a run that was never interrupted.
+
+Under MPI (``mpiexec -n N``) the loop runs with ALE and a mover that needs no frozen copy
+(``um2n``, ``none``): every rank holds its vertices and their halo, the path and Courant
+checks and the tangle count are reduced over the ranks, and the network runs on the
+gathered mesh (:mod:`um2n.fem.adapter`). The supermesh remap and the Monge-Ampère mover
+need the frozen copy, which is serial only, and say so.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ from um2n.fem.ale import MeshMotion
 from um2n.fem.movers import MOVERS, MoveInfo, Mover, TangleGuard, guarded_move, make_mover
 from um2n.fem.recorder import Recorder
 from um2n.fem.transfer import TRANSFER_METHODS, FieldTransfer
+from mpi4py import MPI
+
 from um2n.path import mesh_courant, safe_fraction
 from um2n.progress import progress
 
@@ -228,10 +236,20 @@ class _Motion:
             if self.ale and not problem.supports_ale:
                 raise UM2NError(f"{type(problem).__name__} has no ALE form: set transfer to "
                                 f"'conservative' or 'interpolate' in its [loop] table")
-            # under ALE the frozen copy only carries the monitor to the mover
-            self.transfer = FieldTransfer(mesh, {} if self.ale else problem.fields(),
-                                          "conservative" if self.ale else transfer)
-            self.monitor = fd.Function(fd.FunctionSpace(self.transfer.frozen, "CG", 1), name="monitor")
+            # under ALE the frozen copy only carries the monitor to a mover that asks for it
+            if not self.ale or getattr(mover, "frozen_monitor", True):
+                self.transfer = FieldTransfer(mesh, {} if self.ale else problem.fields(),
+                                              "conservative" if self.ale else transfer)
+                self.monitor = fd.Function(fd.FunctionSpace(self.transfer.frozen, "CG", 1), name="monitor")
+
+    def _monitor(self) -> fd.Function:
+        """The problem's monitor, for the mover (on the frozen copy if there is one)."""
+        m = self.problem.monitor()
+        if self.transfer is None:
+            return m
+        self.transfer.before_move()
+        self.monitor.dat.data[self.transfer.vertex_perm] = m.dat.data_ro
+        return self.monitor
 
     def adapt_to_initial_state(self, moves: int, timings: dict) -> int:
         """Up to ``moves`` jumps of the mesh, each followed by the problem's initial state on
@@ -239,11 +257,9 @@ class _Motion:
         done = 0
         for _ in range(moves):
             with _timed(timings, "monitor"):
-                m = self.problem.monitor()
-                self.transfer.before_move()
-                self.monitor.dat.data[self.transfer.vertex_perm] = m.dat.data_ro
+                monitor = self._monitor()
             with _timed(timings, "move"):
-                info = guarded_move(self.mover, self.mesh, self.monitor, self.guard)
+                info = guarded_move(self.mover, self.mesh, monitor, self.guard)
             if not info.accepted:
                 break
             self.problem.mesh_moved()
@@ -254,26 +270,26 @@ class _Motion:
     def move(self, timings: dict, window: int) -> MoveInfo:
         """Move towards the monitor of the current solution; under ALE, over ``window`` steps."""
         with _timed(timings, "monitor"):
-            m = self.problem.monitor()
             self.problem.sync_fields()
-            self.transfer.before_move()
-            self.monitor.dat.data[self.transfer.vertex_perm] = m.dat.data_ro
-        before = np.array(self.mesh.coordinates.dat.data_ro)
+            monitor = self._monitor()
+        before = np.array(self.mesh.coordinates.dat.data_ro_with_halos)
         with _timed(timings, "move"):
-            info = guarded_move(self.mover, self.mesh, self.monitor, self.guard)
+            info = guarded_move(self.mover, self.mesh, monitor, self.guard)
         if not info.accepted:
             return info
         if self.ale:
             with _timed(timings, "mesh_velocity"):
-                target = np.array(self.mesh.coordinates.dat.data_ro)
-                self.mesh.coordinates.dat.data[:] = before
-                s = safe_fraction(before, target, self.guard.triangles, self.guard.reference_sign)
+                target = np.array(self.mesh.coordinates.dat.data_ro_with_halos)
+                self.mesh.coordinates.dat.data_with_halos[:] = before
+                comm = self.mesh.comm
+                s = comm.allreduce(safe_fraction(before, target, self.guard.triangles, self.guard.reference_sign),
+                                   op=MPI.MIN)
                 if s < 1.0:                  # the straight path would tangle at s: stop well short
                     target = before + 0.5 * s * (target - before)
                     info.details["path_fraction"] = 0.5 * s
                 if s == 0.0:
                     return MoveInfo(accepted=False, reason="no untangled straight path to the target")
-                courant = mesh_courant(before, target, self.guard.triangles) / window
+                courant = comm.allreduce(mesh_courant(before, target, self.guard.triangles), op=MPI.MAX) / window
                 if courant > self.max_mesh_courant:          # too fast for one window: go part of the way
                     target = before + (self.max_mesh_courant / courant) * (target - before)
                     info.details["courant_fraction"] = self.max_mesh_courant / courant
@@ -316,7 +332,7 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
     recorder = Recorder(cfg.output_dir, output_every=cfg.output_every, checkpoint_every=cfg.checkpoint_every,
                         write_vtk=cfg.write_vtk, snapshots=cfg.snapshots, label=f"(mover {cfg.mover})")
     mesh, problem, xi, result = _start(make_problem, make_mesh, recorder, resume)
-    xi_values = np.array(xi.dat.data_ro)
+    xi_values = np.array(xi.dat.data_ro_with_halos)
     mover = mover or make_mover(cfg.mover, mesh, xi_values, weights=cfg.weights, ma_rtol=cfg.ma_rtol,
                                 ma_maxiter=cfg.ma_maxiter)
     motion = _Motion(mesh, problem, mover, xi_values, cfg.transfer, cfg.max_mesh_courant)

@@ -63,7 +63,7 @@ import firedrake as fd
 import numpy as np
 import ufl
 
-from um2n.errors import ConvergenceError  # raised here; also importable from this module
+from um2n.errors import ConvergenceError, UM2NError  # ConvergenceError: raised here; also importable from this module
 from um2n.fem.adapter import mesh_graph
 from um2n.mesh import MeshGraph, signed_areas
 
@@ -153,8 +153,9 @@ class MongeAmpereMover:
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
         if mesh.comm.size > 1:
-            raise NotImplementedError("MongeAmpereMover runs on one MPI rank for now (its boundary "
-                                      "projection works on the process's own vertices)")
+            raise UM2NError(f"the Monge-Ampere mover runs on one MPI rank only ({mesh.comm.size} ranks here; its "
+                            f"boundary projection works on the process's own vertices): under MPI, use mover "
+                            f"'um2n' with transfer = 'ale'")
         self.mesh = mesh
         self.monitor = monitor
         self.method = method

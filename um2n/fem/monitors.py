@@ -73,8 +73,9 @@ def _roundoff_floor(u: fd.Function, order: int) -> float:
     mesh = u.function_space().mesh()
     X = mesh.coordinates.dat.data_ro
     comm = u.comm
-    lo = comm.allreduce(X.min(axis=0) if X.size else np.full(X.shape[1], np.inf), op=MPI.MIN)
-    hi = comm.allreduce(X.max(axis=0) if X.size else np.full(X.shape[1], -np.inf), op=MPI.MAX)
+    lo, hi = np.empty(X.shape[1]), np.empty(X.shape[1])
+    comm.Allreduce(X.min(axis=0) if X.size else np.full(X.shape[1], np.inf), lo, op=MPI.MIN)
+    comm.Allreduce(X.max(axis=0) if X.size else np.full(X.shape[1], -np.inf), hi, op=MPI.MAX)
     size = float(np.max(hi - lo)) or 1.0
     scale = comm.allreduce(float(np.abs(u.dat.data_ro).max()) if u.dat.data_ro.size else 0.0, op=MPI.MAX)
     return (ROUNDOFF * scale / size ** order) ** 2
@@ -186,7 +187,7 @@ class SolutionMonitor:
         P1 = fd.FunctionSpace(mesh, "CG", 1)
         self.field = fd.Function(P1, name=name)
         self._solver = None
-        self._coordinates = np.array(mesh.coordinates.dat.data_ro)
+        self._coordinates = np.array(mesh.coordinates.dat.data_ro_with_halos)
         self._mesh = mesh
         if method == "project":
             p, w = fd.TrialFunction(P1), fd.TestFunction(P1)
@@ -198,8 +199,8 @@ class SolutionMonitor:
         """The monitor of the current solution (the projection refreshed if the mesh has
         moved since the last call, as it does continuously under ALE)."""
         if self._solver is not None:
-            X = self._mesh.coordinates.dat.data_ro
-            if not np.array_equal(X, self._coordinates):
+            X = self._mesh.coordinates.dat.data_ro_with_halos
+            if self._mesh.comm.allreduce(not np.array_equal(X, self._coordinates), op=MPI.LOR):
                 self._solver.invalidate_jacobian()
                 self._coordinates = np.array(X)
             self._solver.solve()

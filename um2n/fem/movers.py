@@ -5,14 +5,19 @@ A mover is anything with
 * ``name``: a label (``"um2n"``, ``"ma"``, ``"none"``, or a user's own);
 * ``moves_mesh``: ``False`` for the static baseline (the loop then computes no monitor);
 * ``move(mesh, monitor) -> MoveInfo``: move ``mesh`` in place towards ``monitor``, a P1
-  :class:`firedrake.Function` on a *frozen copy* of the mesh as it was before the move.
+  :class:`firedrake.Function` on a *frozen copy* of the mesh as it was before the move;
+* optionally ``frozen_monitor``: ``False`` for a mover that evaluates the monitor once,
+  before it moves any vertex, and so can take it on the mesh itself (no frozen copy, which
+  the loop can then do without, also under MPI, when the mesh moves continuously). A mover
+  without the attribute gets the frozen copy.
 
 Both shipped movers are r-adaptive: they move from the *reference* coordinates
 :math:`\xi` (the mesh the run started on) to :math:`x(\xi)`, not from the current mesh, so
 moves never accumulate drift:
 
 * :class:`UM2NMeshMover`: the network (:class:`um2n.mover.UM2NMover`) fed the monitor
-  interpolated at the reference vertices;
+  evaluated at the reference vertices (point evaluation on the monitor's own mesh, before
+  the move);
 * :class:`MongeAmpereMeshMover`: :class:`um2n.fem.monge_ampere.MongeAmpereMover`, which
   evaluates the monitor at every iterate by interpolation from the frozen pre-move mesh;
 * :class:`StaticMover`: the mesh stays as it is.
@@ -38,6 +43,11 @@ from um2n.quality import count_inverted
 
 #: the movers :func:`make_mover` builds by name
 MOVERS = ("um2n", "ma", "none")
+#: how far outside a cell (in its reference coordinates) a reference vertex may lie and
+#: still take the monitor's value there: a vertex that slides along a curved or polygonal
+#: boundary leaves the reference vertices of the corners it cut just outside the mesh
+#: (Firedrake's default tolerance of a new mesh)
+POINT_TOLERANCE = 0.5
 
 
 @dataclass
@@ -71,6 +81,7 @@ class StaticMover:
 
     name = "none"
     moves_mesh = False
+    frozen_monitor = False
 
     def move(self, mesh, monitor: fd.Function) -> MoveInfo:
         return MoveInfo(accepted=False, reason="the static mover does not move the mesh")
@@ -82,12 +93,12 @@ class _ReferenceMover:
     moves_mesh = True
 
     def __init__(self, mesh, xi: np.ndarray):
-        self.xi = np.array(xi)
-        current = np.array(mesh.coordinates.dat.data_ro)
-        mesh.coordinates.dat.data[:] = self.xi
+        self.xi = np.array(xi)                      # every local vertex, the halo included
+        current = np.array(mesh.coordinates.dat.data_ro_with_halos)
+        mesh.coordinates.dat.data_with_halos[:] = self.xi
         self.graph = mesh_graph(mesh)
         self._setup(mesh)
-        mesh.coordinates.dat.data[:] = current
+        mesh.coordinates.dat.data_with_halos[:] = current
 
     def _setup(self, mesh) -> None:
         """Build what needs the mesh at its reference coordinates."""
@@ -104,15 +115,28 @@ class UM2NMeshMover(_ReferenceMover):
         self.network = UM2NMover(weights=weights)
         super().__init__(mesh, xi)
 
+    frozen_monitor = False
+
     def _setup(self, mesh) -> None:
         self.P1 = fd.FunctionSpace(mesh, "CG", 1)
         self.m_ref = fd.Function(self.P1, name="monitor_at_reference")
+        self._owned = self.m_ref.dat.data_ro.shape[0]   # the owned vertices come first
 
     def move(self, mesh, monitor: fd.Function) -> MoveInfo:
-        mesh.coordinates.dat.data[:] = self.xi
+        # the monitor at the rank's own reference vertices, on the mesh it lives on (which
+        # may be ``mesh`` itself, still where it was)
+        source = monitor.function_space().mesh()
+        if hasattr(source, "clear_spatial_index"):     # its vertices may have moved since it was built
+            source.clear_spatial_index()
+        tolerance = source.tolerance                   # a case may have set its own (for its probes)
+        try:
+            evaluator = fd.PointEvaluator(source, self.xi[:self._owned], tolerance=POINT_TOLERANCE, redundant=False)
+            self.m_ref.dat.data[:] = evaluator.evaluate(monitor)
+        finally:
+            source.tolerance = tolerance
+        mesh.coordinates.dat.data_with_halos[:] = self.xi
         if hasattr(mesh, "clear_spatial_index"):
             mesh.clear_spatial_index()
-        self.m_ref.interpolate(monitor)                 # the monitor at the reference vertices
         result = move_mesh(mesh, self.m_ref, self.network, graph=self.graph)
         return MoveInfo(details={"limited_vertices": int(result.safeguard.limited_vertices)})
 
@@ -162,17 +186,22 @@ class TangleGuard:
 
     def __init__(self, mesh, xi: np.ndarray):
         self.mesh = mesh
+        #: the vertices of every local element (the halo's included), into the local vertices
         self.triangles = fd.FunctionSpace(mesh, "CG", 1).cell_node_list
         self.reference_sign = np.sign(signed_areas(np.asarray(xi), self.triangles))
+        self._owned = mesh.cell_set.size             # the owned elements come first
 
     def inverted(self) -> int:
-        """Elements whose signed area is zero or has flipped against the reference."""
-        return count_inverted(np.asarray(self.mesh.coordinates.dat.data_ro), self.triangles, self.reference_sign)
+        """Elements whose signed area is zero or has flipped against the reference (all ranks)."""
+        n = self._owned
+        local = count_inverted(np.asarray(self.mesh.coordinates.dat.data_ro_with_halos), self.triangles[:n],
+                               self.reference_sign[:n])
+        return int(self.mesh.comm.allreduce(local))
 
 
 def guarded_move(mover: Mover, mesh, monitor: fd.Function, guard: TangleGuard) -> MoveInfo:
     """``mover.move(mesh, monitor)``, undone if it fails or would tangle the mesh."""
-    before = np.array(mesh.coordinates.dat.data_ro)
+    before = np.array(mesh.coordinates.dat.data_ro_with_halos)
     try:
         info = mover.move(mesh, monitor)
     except ConvergenceError as exc:
@@ -180,7 +209,7 @@ def guarded_move(mover: Mover, mesh, monitor: fd.Function, guard: TangleGuard) -
     if info.accepted and (n := guard.inverted()):
         info = MoveInfo(accepted=False, reason=f"the moved mesh would have {n} inverted elements")
     if not info.accepted:
-        mesh.coordinates.dat.data[:] = before
+        mesh.coordinates.dat.data_with_halos[:] = before
     if hasattr(mesh, "clear_spatial_index"):
         mesh.clear_spatial_index()
     return info

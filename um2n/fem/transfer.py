@@ -30,6 +30,8 @@ import firedrake as fd
 import numpy as np
 from firedrake.mesh import plex_from_cell_list
 
+from um2n.errors import UM2NError
+
 TRANSFER_METHODS = ("conservative", "interpolate")
 
 
@@ -75,7 +77,9 @@ class FieldTransfer:
 
     def __init__(self, mesh, fields: dict[str, fd.Function], method: str | dict = "conservative"):
         if mesh.comm.size > 1:
-            raise NotImplementedError("FieldTransfer runs on one MPI rank for now")
+            raise UM2NError(f"the supermesh transfer and the frozen pre-move copy of the mesh run on one MPI rank "
+                            f"only ({mesh.comm.size} ranks here): under MPI, move the mesh continuously "
+                            f"(transfer = 'ale') with a mover that needs no frozen copy ('um2n')")
         self.mesh = mesh
         self.fields = dict(fields)
         methods = method if isinstance(method, dict) else {name: method for name in self.fields}

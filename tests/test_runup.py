@@ -19,7 +19,9 @@ def _run(tmp_path, mover):
                                                  snapshots=0)))
 
 
-@pytest.mark.parametrize("mover", ["none", "um2n"])
+#: the static run (4.3 min here) is left to ``make acceptance``: it checks the same wetting and
+#: drying solver as the moved run, which ``make test`` keeps
+@pytest.mark.parametrize("mover", [pytest.param("none", marks=pytest.mark.acceptance), "um2n"])
 def test_maximum_runup_matches_the_analytic_law(tmp_path, mover):
     res = _run(tmp_path, mover)
     r = res.extras

@@ -6,7 +6,9 @@ Each (N, attention mode) runs in a fresh sub-process, so that its peak resident 
 The model has the shipped weights' architecture (:class:`um2n.model.UM2NConfig`, the
 default) with its attention set to the mode measured, randomly initialised (seed 0): the
 shipped weights are for latent attention only, and speed and memory do not depend on the
-weight values.
+weight values. From 100 k vertices on, latent attention also runs with glibc's default
+allocator (``"heap": "default"``) beside the mover's own choice (``"heap": "retained"``,
+:mod:`um2n.heap`), so that the allocator's share is measured in the same run.
 
 Usage: python benchmarks/scale.py [--sizes 1000 10000 ...] [--full-max 10000] [-o FILE]
 Prints JSON (one record per run, side by side) and writes it to benchmarks/results/.
@@ -40,12 +42,13 @@ def structured_square(n: int):
     return pts, tris
 
 
-def one_run(n_target: int, attention: str, threads: int) -> dict:
+def one_run(n_target: int, attention: str, threads: int, heap: str = "retained") -> dict:
     import numpy as np
     import torch
 
     torch.set_num_threads(threads)
 
+    import um2n.mover
     from um2n.mesh import MeshGraph
     from um2n.model import UM2N, UM2NConfig
     from um2n.mover import UM2NMover
@@ -56,6 +59,8 @@ def one_run(n_target: int, attention: str, threads: int) -> dict:
     graph = MeshGraph.from_arrays(pts, tris)
     t_graph = time.perf_counter() - t0
     rss_graph = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if heap == "default":
+        um2n.mover.RETAINED_HEAP_MIN_VERTICES = float("inf")
     torch.manual_seed(0)
     mover = UM2NMover(model=UM2N(UM2NConfig(attention=attention)))
     monitor = "1 + 10*exp(-((x-0.3)**2 + (y-0.2)**2)/0.01)"
@@ -66,6 +71,7 @@ def one_run(n_target: int, attention: str, threads: int) -> dict:
     t_move = time.perf_counter() - t0
     return {
         "vertices": graph.num_vertices, "cells": graph.num_cells, "attention": attention,
+        "heap": "retained" if graph.num_vertices >= um2n.mover.RETAINED_HEAP_MIN_VERTICES else "default",
         "graph_build_s": round(t_graph, 4), "move_s": round(t_move, 4),
         "model_s": round(res.timings["model"], 4), "safeguard_s": round(res.timings["safeguard"], 4),
         "boundary_s": round(res.timings["boundary"], 4),
@@ -81,25 +87,25 @@ def main() -> int:
     ap.add_argument("--full-max", type=int, default=100000, help="largest N for dense ('full') attention")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
     ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks/results/scale.json"))
-    ap.add_argument("--one", nargs=3, metavar=("N", "MODE", "THREADS"), help=argparse.SUPPRESS)
+    ap.add_argument("--one", nargs=4, metavar=("N", "MODE", "THREADS", "HEAP"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(one_run(int(args.one[0]), args.one[1], int(args.one[2]))))
+        print(json.dumps(one_run(int(args.one[0]), args.one[1], int(args.one[2]), args.one[3])))
         return 0
     runs = []
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     for n in args.sizes:
-        for mode in ("latent", "full"):
-            if mode == "full" and n > args.full_max:
+        for mode, heap in (("latent", "retained"), ("latent", "default"), ("full", "retained")):
+            if (mode == "full" and n > args.full_max) or (heap == "default" and n < 100000):
                 continue
-            proc = subprocess.run([sys.executable, __file__, "--one", str(n), mode, str(args.threads)],
+            proc = subprocess.run([sys.executable, __file__, "--one", str(n), mode, str(args.threads), heap],
                                   capture_output=True, text=True, env=env)
             if proc.returncode != 0:
-                runs.append({"vertices_target": n, "attention": mode, "error": proc.stderr[-500:]})
+                runs.append({"vertices_target": n, "attention": mode, "heap": heap, "error": proc.stderr[-500:]})
             else:
                 runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
-    lat = [r for r in runs if r.get("attention") == "latent" and "move_s" in r]
+    lat = [r for r in runs if r.get("attention") == "latent" and r.get("heap") != "default" and "move_s" in r]
     growth = [
         {"from": a["vertices"], "to": b["vertices"],
          "time_ratio": round(b["move_s"] / a["move_s"], 2),

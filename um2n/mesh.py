@@ -223,15 +223,14 @@ class MeshGraph:
         if self._deform_edges is None:
             n = self.num_vertices
             both = np.concatenate([self.edges, self.edges[:, ::-1]])          # rows (src, dst)
-            kind = self.boundary.kind
-            interior_dst = kind[both[:, 1]] == INTERIOR
+            kind = self.boundary.kind[both[:, 1]]
+            keep = kind == INTERIOR
+            sliding = np.flatnonzero(kind == SLIDING)
             key = lambda e: e.min(axis=1) * n + e.max(axis=1)  # noqa: E731
-            is_bedge = np.isin(key(both), key(self.boundary_edges))
-            slide_dst = (kind[both[:, 1]] == SLIDING) & is_bedge
-            keep = both[interior_dst | slide_dst]
+            keep[sliding[np.isin(key(both[sliding]), key(self.boundary_edges))]] = True
             loops = np.repeat(np.arange(n), 2).reshape(n, 2)
-            e = np.concatenate([keep, loops])
-            e = e[np.lexsort((e[:, 0], e[:, 1]))]          # sorted by target, then source
+            e = np.concatenate([both[keep], loops])
+            e = e[np.argsort(e[:, 1] * n + e[:, 0], kind="stable")]   # sorted by target, then source
             self._deform_edges = e.T.copy()
         return torch.from_numpy(self._deform_edges)
 

@@ -139,6 +139,33 @@ class MultiHeadAttention(nn.Module):
         o = F.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0))[0]
         return self.out(o.transpose(0, 1).reshape(query.shape[0], -1))
 
+    #: context rows per chunk of :meth:`forward_distributed` (bounds its (heads, Lq, chunk) scores)
+    chunk_rows: int = 1 << 16
+
+    def forward_distributed(self, query: Tensor, context: Tensor, dist) -> Tensor:
+        r"""The same attention when the context rows are spread over ranks (``query`` the same
+        on every rank): with the scores :math:`s_{qj}` of query :math:`q` and row :math:`j`,
+        each rank forms the partial sums :math:`\sum_j e^{s_{qj} - m_q} v_j` and
+        :math:`\sum_j e^{s_{qj} - m_q}` over its own rows, with :math:`m_q` the maximum over
+        all ranks (``dist.max``), and ``dist.sum`` adds them up: one reduction of
+        (heads, Lq, head width + 1) numbers, whatever the number of rows."""
+        h, Lq = self.heads, query.shape[0]
+        q = self.q(query).view(Lq, h, -1).transpose(0, 1)                  # (h, Lq, dh)
+        q = q * q.shape[-1] ** -0.5
+        k, v = self.kv(context).view(context.shape[0], 2, h, -1).permute(1, 2, 0, 3)   # (h, n, dh)
+        m = torch.full((h, Lq), -torch.inf, dtype=q.dtype)
+        for a in range(0, k.shape[1], self.chunk_rows):
+            m = torch.maximum(m, (q @ k[:, a:a + self.chunk_rows].transpose(1, 2)).amax(dim=-1))
+        m = dist.max(m)
+        acc = torch.zeros(h, Lq, q.shape[-1] + 1, dtype=q.dtype)
+        for a in range(0, k.shape[1], self.chunk_rows):
+            e = (q @ k[:, a:a + self.chunk_rows].transpose(1, 2) - m.unsqueeze(-1)).exp_()
+            acc[..., :-1] += e @ v[:, a:a + self.chunk_rows]
+            acc[..., -1] += e.sum(dim=-1)
+        acc = dist.sum(acc)
+        o = acc[..., :-1] / acc[..., -1:]
+        return self.out(o.transpose(0, 1).reshape(Lq, -1))
+
 
 class GlobalAttention(nn.Module):
     """Attention over all vertices of each mesh of a batch ("latent" or "full", see module doc)."""
@@ -152,7 +179,12 @@ class GlobalAttention(nn.Module):
             self.norm_latent = nn.LayerNorm(dim)
         self.attn = MultiHeadAttention(dim, heads)           # vertices <- latents | vertices
 
-    def forward(self, h: Tensor, ptr: Tensor | None) -> Tensor:
+    def forward(self, h: Tensor, ptr: Tensor | None, dist=None) -> Tensor:
+        if dist is not None:          # one mesh spread over ranks: the latents read the owned rows
+            if self.mode != "latent":
+                raise ValueError("a mesh distributed over ranks needs latent attention")
+            lat = self.latents + self.read.forward_distributed(self.latents, h[:dist.num_owned], dist)
+            return self.attn(h, self.norm_latent(lat))
         out = []
         for a, b in _graph_slices(ptr, h.shape[0]):
             hg = h[a:b]
@@ -175,8 +207,8 @@ class TransformerBlock(nn.Module):
         self.norm2 = nn.LayerNorm(d)
         self.ffn = nn.Sequential(nn.Linear(d, cfg.ffn), nn.GELU(), nn.Linear(cfg.ffn, d))
 
-    def forward(self, h: Tensor, ptr: Tensor | None) -> Tensor:
-        h = h + self.attn(self.norm1(h), ptr)
+    def forward(self, h: Tensor, ptr: Tensor | None, dist=None) -> Tensor:
+        h = h + self.attn(self.norm1(h), ptr, dist)
         return h + self.ffn(self.norm2(h))
 
 
@@ -212,16 +244,32 @@ class LocalEdgeEncoder(MessagePassing):
 
     def forward(self, x: Tensor, pos: Tensor, edge_index: Tensor) -> Tensor:
         a, b = self.lin_dst(x), self.lin_src(x)
-        n, E = x.shape[0], edge_index.shape[1]
-        if torch.is_grad_enabled() or E <= self.chunk_edges:
+        n = x.shape[0]
+        if torch.is_grad_enabled() and (a.requires_grad or b.requires_grad or pos.requires_grad):
             total = self.propagate(edge_index, a=a, b=b, pos=pos, size=(n, n))
-        else:   # sum over edge chunks: the same result with bounded memory
-            total = torch.zeros(n, a.shape[1], dtype=a.dtype, device=a.device)
-            for k in range(0, E, self.chunk_edges):
-                total += self.propagate(edge_index[:, k:k + self.chunk_edges], a=a, b=b, pos=pos, size=(n, n))
+        else:
+            total = self.sum_messages(a, b, pos, edge_index)
         deg = torch.bincount(edge_index[1], minlength=n).clamp(min=1).to(a.dtype)
         # mean over neighbours, then lin_out (affine, so it commutes with the mean)
         return self.lin_out(total / deg.unsqueeze(-1))
+
+    def sum_messages(self, a: Tensor, b: Tensor, pos: Tensor, edge_index: Tensor) -> Tensor:
+        r"""Inference path: :math:`\sum_{j \to i}` of :meth:`message`, edge chunk by edge chunk
+        (``chunk_edges`` at a time, which bounds the memory of the per-edge hidden layer),
+        each chunk's products and activation done in place in one buffer."""
+        src, dst = edge_index[0], edge_index[1]
+        Wg = self.lin_geo.weight                                            # (hidden, 3)
+        total = torch.zeros(a.shape[0], a.shape[1], dtype=a.dtype, device=a.device)
+        for k in range(0, src.numel(), self.chunk_edges):
+            s, t = src[k:k + self.chunk_edges], dst[k:k + self.chunk_edges]
+            d = pos.index_select(0, s)
+            d -= pos.index_select(0, t)                                     # x_j - x_i
+            m = b.index_select(0, s)
+            m.addmm_(d, Wg[:, :2].T)
+            m.addcmul_(d.norm(dim=1, keepdim=True), Wg[:, 2].unsqueeze(0))
+            m += a.index_select(0, t)
+            total.index_add_(0, t, torch.ops.aten.gelu_(m))
+        return total
 
     def message(self, a_i: Tensor, b_j: Tensor, pos_i: Tensor, pos_j: Tensor) -> Tensor:
         d = pos_j - pos_i
@@ -261,37 +309,65 @@ class ConvexDeformerLayer(MessagePassing):
         nn.init.zeros_(self.bias)
 
     def forward(self, z: Tensor, pos: Tensor, edge_index: Tensor, gate: Tensor) -> tuple[Tensor, Tensor]:
+        if not (torch.is_grad_enabled() and (z.requires_grad or pos.requires_grad
+                                             or any(p.requires_grad for p in self.parameters()))):
+            return self.forward_inference(z, pos, edge_index, gate)
         H = self.heads
         u = self.lin(torch.cat([z, pos], dim=-1)).view(-1, H, self.hidden // H)
         a_src = (u * self.att_src).sum(-1)                                   # (N, H)
         a_dst = (u * self.att_dst).sum(-1)
         alpha = self.edge_updater(edge_index, a_src=a_src, a_dst=a_dst, pos=pos)   # (E, H)
-        if torch.is_grad_enabled() and (u.requires_grad or alpha.requires_grad):
-            out = self.propagate(edge_index, u=u, pos=pos, alpha=alpha)     # (N, hidden + 2)
-        else:
-            out = self.aggregate_csr(edge_index, u, pos, alpha)
+        out = self.propagate(edge_index, u=u, pos=pos, alpha=alpha)         # (N, hidden + 2)
         feat = F.elu(out[:, : self.hidden] + self.bias)
         target = out[:, self.hidden:]                                        # convex combination
         new_pos = pos + gate.unsqueeze(-1) * (target - pos)
         return feat, new_pos
 
-    def aggregate_csr(self, edge_index: Tensor, u: Tensor, pos: Tensor, alpha: Tensor) -> Tensor:
-        """Inference path: the same sums as ``propagate`` done as sparse (CSR) matrix products,
-        one per head, without forming per-edge feature tensors. Needs ``edge_index`` sorted
-        by target (as :meth:`um2n.mesh.MeshGraph.deform_edge_index` and batching give)."""
-        src, dst = edge_index
-        n = u.shape[0]
+    def forward_inference(self, z: Tensor, pos: Tensor, edge_index: Tensor, gate: Tensor) -> tuple[Tensor, Tensor]:
+        """The same layer without autograd, on target-sorted edges (as
+        :meth:`um2n.mesh.MeshGraph.deform_edge_index` and batching give them).
+
+        The edges of one target form a contiguous segment, so the softmax is a segment max
+        and a segment sum (:func:`torch.segment_reduce`), the target's own values are
+        repeated over its segment instead of gathered, and the weighted sums are sparse
+        (CSR) matrix products, one per head. No per-edge feature tensor is formed, and the
+        temporaries are a few (E, H) arrays.
+        """
+        src, dst = edge_index[0], edge_index[1]
+        n, E, H = z.shape[0], src.numel(), self.heads
+        C = self.hidden // H
+        deg = torch.bincount(dst, minlength=n)
         crow = torch.zeros(n + 1, dtype=torch.int64, device=dst.device)
-        torch.cumsum(torch.bincount(dst, minlength=n), 0, out=crow[1:])
-        parts = []
+        torch.cumsum(deg, 0, out=crow[1:])
+        W = self.lin.weight                                   # (hidden, in + 2): z then pos
+        u = torch.addmm(pos @ W[:, -2:].T, z, W[:, :-2].T).view(n, H, C)
+        a_src = (u * self.att_src).sum(-1)                                   # (N, H)
+        a_dst = (u * self.att_dst).sum(-1)
+        d = pos.index_select(0, src)
+        d -= pos.repeat_interleave(deg, dim=0, output_size=E)                # y_j - y_i
+        Wg = self.att_geo.weight                                             # (H, 3)
+        logits = torch.addmm(a_src.index_select(0, src), d, Wg[:, :2].T)
+        logits.addcmul_(d.norm(dim=1, keepdim=True), Wg[:, 2].unsqueeze(0))
+        del d
+        logits += a_dst.repeat_interleave(deg, dim=0, output_size=E)
+        F.leaky_relu(logits, self.negative_slope, inplace=True)
+        logits -= torch.segment_reduce(logits, "max", offsets=crow, axis=0).repeat_interleave(
+            deg, dim=0, output_size=E)
+        alpha = logits.exp_()
+        alpha /= torch.segment_reduce(alpha, "sum", offsets=crow, axis=0).repeat_interleave(
+            deg, dim=0, output_size=E)
+        feat = torch.empty(n, self.hidden, dtype=z.dtype, device=z.device)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-            for h in range(self.heads):
+            for h in range(H):
                 A = torch.sparse_csr_tensor(crow, src, alpha[:, h].contiguous(), (n, n), check_invariants=False)
-                parts.append(A @ u[:, h])
+                feat[:, h * C:(h + 1) * C] = A @ u[:, h].contiguous()
             A = torch.sparse_csr_tensor(crow, src, alpha.mean(dim=1), (n, n), check_invariants=False)
-            parts.append(A @ pos)
-        return torch.cat(parts, dim=-1)
+            target = A @ pos                                                 # convex combination
+        feat += self.bias
+        F.elu(feat, inplace=True)
+        target -= pos
+        return feat, torch.addcmul(pos, gate.unsqueeze(-1), target)
 
     def edge_update(self, a_src_j: Tensor, a_dst_i: Tensor, pos_i: Tensor, pos_j: Tensor,
                     index: Tensor, ptr: Tensor | None, size_i: int | None) -> Tensor:
@@ -333,12 +409,15 @@ class UM2N(nn.Module):
         x, pos = data.x, data.pos
         ptr = getattr(data, "ptr", None)
         batch = getattr(data, "batch", None)
+        dist = getattr(data, "dist", None)
         h = self.inp(x)
         for blk in self.blocks:
-            h = blk(h, ptr)
+            h = blk(h, ptr, dist)
         g = self.glob_out(self.norm(h))
         e = self.local(x, pos, data.edge_index)
         z = torch.cat([g, e, x], dim=-1)
+        if dist is not None:           # the ghosts' sums lack neighbours: their owners' values
+            dist.exchange(z)
         gate = data.gate if batch is None else data.gate[batch]
         if gate.numel() == 1:
             gate = gate.expand(x.shape[0])
@@ -346,6 +425,9 @@ class UM2N(nn.Module):
         ys = []
         for layer in self.deformer:
             z, y = layer(z, y, data.deform_edge_index, gate)
+            if dist is not None:
+                zy = dist.exchange(torch.cat([z, y], dim=-1))
+                z, y = zy[:, :-2], zy[:, -2:]
             ys.append(y)
         return ys if return_all else y
 

@@ -22,6 +22,7 @@ import torch
 from torch_geometric.data import Batch
 
 from um2n.features import mesh_data
+from um2n.heap import retained_heap
 from um2n.mesh import MeshGraph
 from um2n.model import UM2N, UM2NConfig
 from um2n.monitor import MonitorLike, evaluate_monitor
@@ -29,6 +30,8 @@ from um2n.safeguard import SafeguardReport, untangle
 
 #: The trained weights shipped inside the package: the default of :class:`UM2NMover`.
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "um2n.safetensors"
+#: From this many vertices in a batch, the forward pass runs in :func:`um2n.heap.retained_heap`.
+RETAINED_HEAP_MIN_VERTICES = 50_000
 #: Seed of the random initialisation used when the shipped weights file is missing.
 RANDOM_INIT_SEED = 0
 
@@ -127,7 +130,8 @@ class UM2NMover:
         t0 = time.perf_counter()
         datas = [mesh_data(g, v) for g, v in zip(graphs, values)]
         batch = Batch.from_data_list(datas)
-        y = self.model(batch).double()
+        with retained_heap(batch.num_nodes >= RETAINED_HEAP_MIN_VERTICES):
+            y = self.model(batch).double()
         t_model = (time.perf_counter() - t0) / len(graphs)
         results = []
         for k, (g, v, d) in enumerate(zip(graphs, values, datas)):

@@ -6,7 +6,8 @@ construction), and the other vertices of those triangles, the *ghosts*. The netw
 the rank's vertices (:meth:`DistributedMover.move`), and every quantity it needs from
 beyond the rank comes through MPI (mpi4py):
 
-* **halo exchange** (:meth:`Partition.exchange`): the owner of each ghost sends its value.
+* **halo exchange** (:meth:`Partition.exchange`): the owner of each ghost sends its value,
+  point to point between neighbouring ranks only.
   The edge encoder and each deformer layer sum over the neighbours of a vertex, which the
   star holds; the ghosts' rows are refreshed after the encoders and after each deformer
   layer (:math:`O(\text{halo})` numbers per exchange);
@@ -220,11 +221,15 @@ class Partition:
         """Overwrite the ghosts' rows of ``t`` (a tensor or array, rows = local vertices) with
         their owners' rows, in place; returns ``t``."""
         a = t.detach().numpy() if isinstance(t, torch.Tensor) else t
-        send = [np.ascontiguousarray(a[idx]) for idx in self._send]
-        got = _alltoall_arrays(self.comm, send)
-        for idx, g in zip(self._recv, got):
-            a[idx] = g
-        self.bytes_exchanged += sum(x.nbytes for x in send)
+        # point to point with the neighbouring ranks only (their lists are fixed at construction)
+        recv = {r: np.empty((len(idx),) + a.shape[1:], dtype=a.dtype) for r, idx in enumerate(self._recv) if len(idx)}
+        send = {r: np.ascontiguousarray(a[idx]) for r, idx in enumerate(self._send) if len(idx)}
+        reqs = [self.comm.Irecv(buf, source=r, tag=71) for r, buf in recv.items()]
+        reqs += [self.comm.Isend(buf, dest=r, tag=71) for r, buf in send.items()]
+        MPI.Request.Waitall(reqs)
+        for r, buf in recv.items():
+            a[self._recv[r]] = buf
+        self.bytes_exchanged += sum(x.nbytes for x in send.values())
         return t
 
     def _reduce(self, t, op):

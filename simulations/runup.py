@@ -38,6 +38,7 @@ from pathlib import Path
 
 import firedrake as fd
 import numpy as np
+from mpi4py import MPI
 
 from um2n.errors import ConvergenceError
 from um2n.fem.adapter import vertex_count
@@ -131,7 +132,8 @@ class RunupProblem(ShallowWaterProblem, MovingMeshProblem):
         self._x.interpolate(fd.SpatialCoordinate(self.mesh)[0])
         self._Ht.interpolate(self.swe.elevation + self.swe.b)
         cells = self._Ht.function_space().cell_node_list
-        xs, H = self._x.dat.data_ro[cells], self._Ht.dat.data_ro[cells] - self.cfg.wet_threshold
+        xs = self._x.dat.data_ro_with_halos[cells]
+        H = self._Ht.dat.data_ro_with_halos[cells] - self.cfg.wet_threshold
         wet = H > 0
         best = float(xs[wet].min()) if wet.any() else np.inf     # a wet cell beside a dry one
         for i, j in ((0, 1), (1, 2), (2, 0)):
@@ -140,6 +142,7 @@ class RunupProblem(ShallowWaterProblem, MovingMeshProblem):
             if cross.any():
                 t = a[cross] / (a[cross] - b[cross])
                 best = min(best, float((xs[cross, i] + t * (xs[cross, j] - xs[cross, i])).min()))
+        best = self.mesh.comm.allreduce(best, op=MPI.MIN)      # the landmost over every rank's cells
         if not np.isfinite(best):
             return float("nan"), float("nan")
         return -min(best / self.cfg.cot_beta, self.cfg.d), best

@@ -109,6 +109,7 @@ from typing import Callable
 import firedrake as fd
 import numpy as np
 import ufl
+from mpi4py import MPI
 
 from um2n.fem.ale import MeshMotion
 from um2n.fem.monitors import MonitorConfig, SolutionMonitor
@@ -152,7 +153,9 @@ SWE_ALE_LAGGED_LU_PARAMETERS = {
 }
 
 #: ``ale_linear_solver = "ilu"``: GMRES preconditioned by ILU(0) of the current operator,
-#: rebuilt every step (cheap: no fill); the same tolerances as the lagged LU.
+#: rebuilt every step (cheap: no fill); the same tolerances as the lagged LU. Block Jacobi
+#: with one block per rank: on one rank that block is the whole operator, under MPI each
+#: rank factorises its own diagonal block.
 SWE_ALE_ILU_PARAMETERS = {
     "ksp_type": "gmres",
     "ksp_pc_side": "right",
@@ -160,7 +163,8 @@ SWE_ALE_ILU_PARAMETERS = {
     "ksp_atol": 1e-50,
     "ksp_max_it": 500,
     "ksp_gmres_restart": 200,
-    "pc_type": "ilu",
+    "pc_type": "bjacobi",
+    "sub_pc_type": "ilu",
     "mat_type": "aij",
 }
 
@@ -222,6 +226,12 @@ class _MovingLinearSolver:
         fd.assemble(self.L, tensor=self.rhs, form_compiler_parameters=self.fcp)
         self.solver.solve(self.state, self.rhs)
         return self.solver.ksp.getIterationNumber()
+
+
+def _equal_on_every_rank(a: np.ndarray, b: np.ndarray, comm) -> bool:
+    """Whether the arrays of every rank are equal (a collective decision: every rank takes the
+    same branch, and so calls the same collective operations after it)."""
+    return bool(comm.allreduce(a.shape == b.shape and np.array_equal(a, b), op=MPI.LAND))
 
 
 class ShallowWaterSolver:
@@ -412,15 +422,16 @@ class ShallowWaterSolver:
     def _sample_bathymetry(self, coordinates: np.ndarray) -> np.ndarray:
         """The bathymetry's vertex values with the vertices at ``coordinates`` (the mesh is put back)."""
         for X, values in self._b_samples:
-            if np.array_equal(X, coordinates):
+            if _equal_on_every_rank(X, coordinates, self.mesh.comm):
                 return values
-        here = np.array(self.mesh.coordinates.dat.data_ro)
-        self.mesh.coordinates.dat.data[:] = coordinates
+        dat = self.mesh.coordinates.dat
+        here = np.array(dat.data_ro_with_halos)
+        dat.data_with_halos[:] = coordinates
         try:
             values = np.array(fd.Function(self.b.function_space()).interpolate(
                 self.bathymetry_source(self.mesh)).dat.data_ro)
         finally:
-            self.mesh.coordinates.dat.data[:] = here
+            dat.data_with_halos[:] = here
         return values
 
     def _update_coriolis(self) -> None:
@@ -489,7 +500,7 @@ class ShallowWaterSolver:
             self._update_coriolis()
             return
         X = self.mesh.coordinates.dat.data_ro
-        if not np.array_equal(X, self._static_coordinates):       # the mesh moved (ALE) since
+        if not _equal_on_every_rank(X, self._static_coordinates, self.mesh.comm):   # moved (ALE) since
             self._static_coordinates = np.array(X)
             self._update_coriolis()
             self.b_old.assign(self.b)

@@ -37,6 +37,7 @@ from pathlib import Path
 
 import firedrake as fd
 import numpy as np
+from mpi4py import MPI
 
 from um2n_simulations.shallow_water import ShallowWaterOptions, ShallowWaterProblem, ShallowWaterSolver
 from um2n_simulations.tohoku_data import Gauge, data_dir, load_bathymetry, load_gauges, lonlat_from_utm
@@ -159,13 +160,14 @@ class TohokuProblem(ShallowWaterProblem, MovingMeshProblem):
         source = self.swe.source
         if self.history is not None and t < self.history.end:
             X = self.mesh.coordinates.dat.data_ro
-            if self._G is None or not np.array_equal(X, self._G_coordinates):
+            changed = self._G is None or not np.array_equal(X, self._G_coordinates)
+            if self.mesh.comm.allreduce(changed, op=MPI.LOR):            # (interpolation is collective)
                 self._G = unit_slip_elevations(self.swe.bathymetry_mid, source.function_space(), self.faults)
                 self._G_coordinates = np.array(X)
                 self.source_evaluations += 1
             ds = self.history.slip(t + self.dt)[self.slipping] - self.history.slip(t)[self.slipping]
             source.dat.data[:] = ds @ self._G / self.dt
-        elif self._G is not None or source.dat.data_ro.any():
+        elif self.mesh.comm.allreduce(self._G is not None or bool(source.dat.data_ro.any()), op=MPI.LOR):
             self._G = None
             source.zero()
 

@@ -130,8 +130,8 @@ def unit_slip_elevations(bathymetry, space, faults: list[RectangularFault]) -> n
     .. math:: G_i = u_{z,i} + u_{x,i}\,\partial_x b + u_{y,i}\,\partial_y b
 
     (:math:`b` the depth, positive down: seafloor pushed towards deeper water rises).
-    Returns an array ``(len(faults), space.dim())``: the elevation of slips :math:`s` is
-    :math:`s^T G`.
+    Returns an array ``(len(faults), number of the process's own nodes)`` (all the nodes on one
+    process): the elevation of slips :math:`s` is :math:`s^T G`.
     """
     import firedrake as fd
 
@@ -140,7 +140,7 @@ def unit_slip_elevations(bathymetry, space, faults: list[RectangularFault]) -> n
     X = fd.Function(Vx).interpolate(fd.SpatialCoordinate(mesh))
     grad_b = fd.Function(Vx).interpolate(fd.grad(bathymetry)).dat.data_ro
     east, north = X.dat.data_ro[:, 0], X.dat.data_ro[:, 1]
-    G = np.zeros((len(faults), space.dim()))
+    G = np.zeros((len(faults), len(east)))
     for i, fault in enumerate(faults):
         u = np.nan_to_num(replace(fault, slip=1.0).displacement(east, north))   # on a surface trace: 0
         G[i] = u[2] + u[0] * grad_b[:, 0] + u[1] * grad_b[:, 1]

@@ -3,7 +3,7 @@
 Arguments: the case's name, a JSON object of settings (dotted names, as in
 :class:`um2n.fem.study.Variant`), the output folder, then optionally ``stop_after=N`` or
 ``resume``. Prints, on rank 0, one JSON line: the number of ranks, the summary, the steps,
-the loop's counters and the last row of the diagnostics.
+the loop's counters, the last row of the diagnostics and (``series``) all of them.
 """
 
 import json
@@ -25,4 +25,5 @@ res = CASE.run(cfg, resume="resume" in options,
 if fd.COMM_WORLD.rank == 0:
     print(json.dumps({"ranks": fd.COMM_WORLD.size, "summary": res.summary, "steps": res.steps,
                       "resumed_from_step": res.resumed_from_step, "completed": res.completed,
-                      "last": res.diagnostics[-1], **res.counters}, default=float))
+                      "last": res.diagnostics[-1], **res.counters,
+                      **({"diagnostics": res.diagnostics} if "series" in options else {})}, default=float))

@@ -1,6 +1,6 @@
-"""The moving-mesh loop under ``mpiexec -n 2``: the swirl and the DFG cylinder moved
-continuously (ALE) by UM2N give the serial results, a run killed on 2 ranks resumes on 1,
-and what cannot run in parallel says so on every rank instead of hanging."""
+"""The moving-mesh loop under ``mpiexec -n 2``: the swirl, the DFG cylinder and the run-up
+moved continuously (ALE) by UM2N give the serial results, swirl and Tohoku runs killed on 2
+ranks resume on 1, and what cannot run in parallel says so on every rank instead of hanging."""
 
 import json
 import os
@@ -38,14 +38,19 @@ def serial(tmp_path_factory) -> dict:
     return _result(_run(1, out))
 
 
-def test_ale_swirl_on_two_ranks_matches_serial(serial, tmp_path):
-    par = _result(_run(2, tmp_path))
+@pytest.mark.parametrize("network, rel", [
+    # each rank runs the network on its own vertices: float32 sums in another order (measured: 1.2e-7)
+    ("distributed", 1e-6),
+    # the gathered mesh, in a partition-independent numbering, on rank 0 (measured: 3e-15)
+    ("gathered", 1e-9),
+])
+def test_ale_swirl_on_two_ranks_matches_serial(serial, tmp_path, network, rel):
+    par = _result(_run(2, tmp_path, settings={**SETTINGS, "loop.parallel_network": network}))
     assert par["ranks"] == 2 and serial["ranks"] == 1
     assert par["summary"]["vertices"] == serial["summary"]["vertices"] == 513
     assert par["moves"] == serial["moves"] == 4
     assert par["max_inverted"] == serial["max_inverted"] == 0 and par["moves_rejected"] == 0
-    # the network sees the mesh in a partition-independent numbering (measured: 3e-15)
-    assert par["summary"]["l2_error"] == pytest.approx(serial["summary"]["l2_error"], rel=1e-9)
+    assert par["summary"]["l2_error"] == pytest.approx(serial["summary"]["l2_error"], rel=rel)
     assert abs(par["last"]["mass_change"]) < 1e-12
 
 
@@ -56,8 +61,10 @@ def test_ale_cylinder_on_two_ranks_matches_serial(tmp_path):
     ser, par = (_result(_run(n, tmp_path / f"n{n}", settings=settings, case="cylinder")) for n in (1, 2))
     assert par["ranks"] == 2 and par["summary"]["vertices"] == ser["summary"]["vertices"] == 1060
     assert par["moves"] == ser["moves"] == 1 and par["max_inverted"] == ser["max_inverted"] == 0
-    for key in ("c_D", "c_L", "dp"):                 # measured: 1e-13 relative
-        assert par["last"][key] == pytest.approx(ser["last"][key], rel=1e-9), key
+    # the distributed network rounds its float32 sums in another order; c_L is still near 0 at
+    # t = 0.1, so it is compared to the coefficients' scale, 1 (measured: 9e-8 on c_D, 4e-8 on c_L)
+    for key in ("c_D", "c_L", "dp"):
+        assert abs(par["last"][key] - ser["last"][key]) < 1e-6 * max(1.0, abs(ser["last"][key])), key
 
 
 def test_run_killed_on_two_ranks_resumes_on_one(serial, tmp_path):
@@ -81,3 +88,40 @@ def test_what_is_serial_only_refuses_on_every_rank(tmp_path, override, message):
     proc = _run(2, tmp_path, settings={**SETTINGS, **override})
     assert proc.returncode != 0
     assert len(re.findall(message, proc.stderr)) >= 2          # one error per rank, and no hang
+
+
+def test_ale_runup_on_two_ranks_matches_serial(tmp_path):
+    """The NTHMP run-up (wetting and drying, Newton) moved by UM2N with ALE, 0.5 s: the
+    shoreline and the water volume on 2 ranks are the serial ones."""
+    settings = {"T": 0.5, "loop.mover": "um2n", "loop.move_every": 10, "loop.progress": False,
+                "loop.snapshots": 0, "loop.write_vtk": False}
+    ser, par = (_result(_run(n, tmp_path / f"n{n}", settings=settings, case="runup")) for n in (1, 2))
+    assert par["ranks"] == 2 and par["summary"]["vertices"] == ser["summary"]["vertices"] == 1262
+    assert par["moves"] == ser["moves"] == 4 and par["max_inverted"] == ser["max_inverted"] == 0
+    # measured: shoreline 6e-8 relative (the distributed network), volume 2e-16
+    assert par["last"]["shore_x"] == pytest.approx(ser["last"]["shore_x"], rel=1e-6)
+    assert par["last"]["volume"] == pytest.approx(ser["last"]["volume"], rel=1e-12)
+
+
+@pytest.mark.skipif(not __import__("um2n_simulations.tohoku_data", fromlist=["have_data"]).have_data(),
+                    reason="Tohoku data not found (../shared/data/tohoku or UM2N_TOHOKU_DATA)")
+def test_tohoku_moving_run_killed_on_two_ranks_resumes_on_one(tmp_path):
+    """20 minutes of Tohoku (the rupture's 5 minutes included) moved by UM2N with ALE: killed
+    after 15 steps on 2 ranks, resumed on 1 from the checkpoint of step 10, the 16 gauge
+    series are the serial ones to 1e-4 m."""
+    settings = {"T": 1200.0, "loop.mover": "um2n", "loop.move_every": 5, "loop.checkpoint_every": 10,
+                "loop.progress": False, "loop.snapshots": 0, "loop.write_vtk": False}
+    ser = _result(_run(1, tmp_path / "serial", "series", settings=settings, case="tohoku"))
+    part = _result(_run(2, tmp_path / "killed", "stop_after=15", settings=settings, case="tohoku"))
+    assert part["ranks"] == 2 and part["steps"] == 15 and not part["completed"]
+    resumed = _result(_run(1, tmp_path / "killed", "resume", "series", settings=settings, case="tohoku"))
+    assert resumed["resumed_from_step"] == 10 and resumed["completed"]
+    assert resumed["moves"] == ser["moves"] >= 3 and resumed["max_inverted"] == ser["max_inverted"] == 0
+    a, b = ser["diagnostics"], resumed["diagnostics"]
+    assert [r["t"] for r in a] == [r["t"] for r in b] and len(a) == 21        # t = 0 and 20 steps
+    gauges = [k for k in a[0] if k.startswith("eta_")]
+    assert len(gauges) == 16
+    worst = max(abs(ra[k] - rb[k]) for ra, rb in zip(a, b) for k in gauges)
+    print("largest gauge difference (m):", worst)
+    assert worst < 1e-4, worst
+    assert max(abs(r[k]) for r in a for k in gauges) > 0.01      # the wave has reached some gauges

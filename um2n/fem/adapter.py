@@ -6,7 +6,11 @@ boundary tagged with the mesh's exterior-facet markers); :func:`move_mesh` runs 
 it and writes the new coordinates into ``mesh.coordinates`` in place, so that every
 :class:`firedrake.Function` on the mesh now lives on the moved mesh.
 
-Parallel runs (MPI): the adapter *gathers*. Every rank contributes its owned vertices
+Parallel runs (MPI), two ways. :func:`mesh_partition` and :func:`move_mesh_distributed` keep
+the mesh distributed: each rank moves the vertices it owns with
+:class:`um2n.distributed.DistributedMover`, exchanging only its halo, the latent summaries
+and the boundary (the default of the loop's UM2N mover under MPI). The *gathered* fallback,
+:func:`mesh_graph` and :func:`move_mesh`: every rank contributes its owned vertices
 (by their global numbers, from the P1 local-to-global map) and owned cells; every rank then
 holds the same global :class:`MeshGraph` (vertex ``i`` = global P1 node ``i``). The move is
 computed on rank 0 only, its coordinates are broadcast, and each rank writes the entries of
@@ -106,6 +110,71 @@ def mesh_graph(mesh, corner_angle: float = 20.0) -> MeshGraph:
         seg_tags[both] = tag
     return MeshGraph.from_arrays(pts, tri, boundary_segments=bnd, boundary_segment_tags=seg_tags,
                                  corner_angle=corner_angle, name=f"Firedrake mesh {mesh.name}")
+
+
+def mesh_partition(mesh, corner_angle: float = 20.0):
+    """This rank's :class:`um2n.distributed.Partition` of a Firedrake mesh (collective).
+
+    Each rank gives its P1 nodes (owned and halo, with their global numbers and owning ranks),
+    the cells it owns and the exterior facets it holds, tagged with their markers; the
+    partition completes the stars of the owned vertices across ranks. Nothing is gathered.
+    """
+    from um2n.distributed import Partition
+
+    coords = _check_mesh(mesh)
+    num = _Numbering(mesh)
+    owner = fd.Function(num.P1)
+    owner.dat.data[:] = mesh.comm.rank
+    owners = np.rint(owner.dat.data_ro_with_halos).astype(np.int64)      # the halo from its owners
+    pts = np.array(coords.dat.data_ro_with_halos, dtype=np.float64)
+    cells = np.asarray(num.P1.cell_node_list, dtype=np.int64)[: mesh.cell_set.size]
+    edges, tags = [], []
+    for tag in sorted({int(t) for t in mesh.exterior_facets.unique_markers}):
+        facets = mesh.exterior_facets.subset(tag)
+        nodes = num.P1.exterior_facet_node_map().values_with_halo[facets.indices] if len(facets.indices) else None
+        if nodes is None:
+            continue
+        # the two vertices of each facet: the nodes of the facet's cell that lie on it
+        local = mesh.exterior_facets.local_facet_dat.data_ro_with_halos[facets.indices]
+        local = np.asarray(local).reshape(len(facets.indices), -1)[:, 0]
+        keep = np.array([[k for k in range(3) if k != int(f)] for f in local], dtype=np.int64)
+        edges.append(np.take_along_axis(nodes, keep, axis=1))
+        tags.append(np.full(len(keep), tag, dtype=np.int64))
+    be = np.concatenate(edges) if edges else np.zeros((0, 2), np.int64)
+    bt = np.concatenate(tags) if tags else np.zeros(0, np.int64)
+    return Partition.from_local(mesh.comm, num.local_to_global, owners, pts, cells, be, bt,
+                                corner_angle=corner_angle)
+
+
+def move_mesh_distributed(mesh, monitor: fd.Function, part, mover, reference: np.ndarray | None = None):
+    """Move a Firedrake mesh in place with the distributed network (collective).
+
+    ``monitor`` a P1 Function on ``mesh``; ``part`` from :func:`mesh_partition` (built on the
+    reference coordinates); ``mover`` a :class:`um2n.distributed.DistributedMover`; the move
+    starts from ``reference`` (every local node; default: the current coordinates).
+    Returns the :class:`um2n.distributed.DistributedMoveResult`.
+    """
+    coords = _check_mesh(mesh)
+    num = _Numbering(mesh)
+    start = np.array(coords.dat.data_ro_with_halos if reference is None else reference, dtype=np.float64)
+    m = monitor if monitor.function_space() == num.P1 else fd.Function(num.P1).interpolate(monitor)
+    no = part.num_owned
+    order = np.argsort(num.local_to_global[:num.n_owned])
+    rows = order[np.searchsorted(num.local_to_global[:num.n_owned][order], part.global_ids[:no])]
+    # (rows: Firedrake's row of each owned vertex of the partition)
+    current = np.zeros((part.num_vertices, 2))
+    values = np.ones(part.num_vertices)
+    current[:no], values[:no] = start[rows], np.asarray(m.dat.data_ro)[rows]
+    part.exchange(current)
+    part.exchange(values)
+    result = mover.move(part, values, current=current)
+    new = np.array(coords.dat.data_ro, dtype=np.float64)
+    new[rows] = result.points[:no]
+    coords.dat.data[:] = new
+    coords.dat.data_ro_with_halos                          # the halo from its owners, now
+    if hasattr(mesh, "clear_spatial_index"):
+        mesh.clear_spatial_index()
+    return result
 
 
 def _canonical(graph: MeshGraph) -> tuple[MeshGraph, np.ndarray]:

@@ -89,6 +89,9 @@ class LoopConfig:
     #: the run starts on a mesh adapted to its initial state
     initial_moves: int = 2
     weights: str | None = None
+    #: under MPI, how the ``um2n`` mover runs the network: ``"distributed"`` (each rank its own
+    #: vertices, :mod:`um2n.distributed`) or ``"gathered"`` (the whole mesh on rank 0)
+    parallel_network: str = "distributed"
     ma_rtol: float = 1e-3
     ma_maxiter: int = 300
     output_dir: str = "output/run"
@@ -103,6 +106,8 @@ class LoopConfig:
             raise UM2NError(f"max_mesh_courant must be > 0, got {self.max_mesh_courant!r}")
         if self.transfer not in TRANSFERS:
             raise UM2NError(f"transfer must be one of {', '.join(TRANSFERS)}, not {self.transfer!r}")
+        if self.parallel_network not in ("distributed", "gathered"):
+            raise UM2NError(f"parallel_network must be 'distributed' or 'gathered', not {self.parallel_network!r}")
         if int(self.initial_moves) < 0:
             raise UM2NError(f"initial_moves must be >= 0, got {self.initial_moves}")
         for name in ("move_every", "output_every", "checkpoint_every"):
@@ -334,6 +339,7 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
     mesh, problem, xi, result = _start(make_problem, make_mesh, recorder, resume)
     xi_values = np.array(xi.dat.data_ro_with_halos)
     mover = mover or make_mover(cfg.mover, mesh, xi_values, weights=cfg.weights, ma_rtol=cfg.ma_rtol,
+                                parallel_network=cfg.parallel_network,
                                 ma_maxiter=cfg.ma_maxiter)
     motion = _Motion(mesh, problem, mover, xi_values, cfg.transfer, cfg.max_mesh_courant)
     start = result.resumed_from_step or 0

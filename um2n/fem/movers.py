@@ -91,12 +91,14 @@ class _ReferenceMover:
     """A mover from the reference coordinates ``xi``, with the graph built on them."""
 
     moves_mesh = True
+    #: whether the mover needs the global graph (:func:`um2n.fem.adapter.mesh_graph`, gathered)
+    needs_graph = True
 
     def __init__(self, mesh, xi: np.ndarray):
         self.xi = np.array(xi)                      # every local vertex, the halo included
         current = np.array(mesh.coordinates.dat.data_ro_with_halos)
         mesh.coordinates.dat.data_with_halos[:] = self.xi
-        self.graph = mesh_graph(mesh)
+        self.graph = mesh_graph(mesh) if self.needs_graph else None
         self._setup(mesh)
         mesh.coordinates.dat.data_with_halos[:] = current
 
@@ -105,14 +107,22 @@ class _ReferenceMover:
 
 
 class UM2NMeshMover(_ReferenceMover):
-    """The pretrained network (``weights``: a path or a shipped name; ``None``: the default)."""
+    """The pretrained network (``weights``: a path or a shipped name; ``None``: the default).
+
+    Under MPI it runs distributed (``distributed=None`` or ``True``; in serial it has no
+    effect): each rank moves the vertices it owns (:func:`um2n.fem.adapter.move_mesh_distributed`), and no rank holds the
+    whole mesh. ``distributed=False`` gathers the mesh and moves it on rank 0 instead
+    (:func:`um2n.fem.adapter.move_mesh`).
+    """
 
     name = "um2n"
 
-    def __init__(self, mesh, xi: np.ndarray, weights: str | None = None):
+    def __init__(self, mesh, xi: np.ndarray, weights: str | None = None, distributed: bool | None = None):
         from um2n.mover import UM2NMover
 
         self.network = UM2NMover(weights=weights)
+        self.distributed = mesh.comm.size > 1 and (distributed is None or bool(distributed))
+        self.needs_graph = not self.distributed
         super().__init__(mesh, xi)
 
     frozen_monitor = False
@@ -121,6 +131,12 @@ class UM2NMeshMover(_ReferenceMover):
         self.P1 = fd.FunctionSpace(mesh, "CG", 1)
         self.m_ref = fd.Function(self.P1, name="monitor_at_reference")
         self._owned = self.m_ref.dat.data_ro.shape[0]   # the owned vertices come first
+        if self.distributed:
+            from um2n.distributed import DistributedMover
+            from um2n.fem.adapter import mesh_partition
+
+            self.partition = mesh_partition(mesh)
+            self.distributed_mover = DistributedMover(self.network.model, self.network.min_area_ratio)
 
     def move(self, mesh, monitor: fd.Function) -> MoveInfo:
         # the monitor at the rank's own reference vertices, on the mesh it lives on (which
@@ -137,6 +153,12 @@ class UM2NMeshMover(_ReferenceMover):
         mesh.coordinates.dat.data_with_halos[:] = self.xi
         if hasattr(mesh, "clear_spatial_index"):
             mesh.clear_spatial_index()
+        if self.distributed:
+            from um2n.fem.adapter import move_mesh_distributed
+
+            result = move_mesh_distributed(mesh, self.m_ref, self.partition, self.distributed_mover)
+            return MoveInfo(details={"limited_vertices": int(result.safeguard.limited_vertices),
+                                     "bytes_exchanged": int(result.bytes_exchanged)})
         result = move_mesh(mesh, self.m_ref, self.network, graph=self.graph)
         return MoveInfo(details={"limited_vertices": int(result.safeguard.limited_vertices)})
 
@@ -170,12 +192,13 @@ class MongeAmpereMeshMover(_ReferenceMover):
 
 
 def make_mover(name: str, mesh, xi: np.ndarray, *, weights: str | None = None, ma_rtol: float = 1e-3,
-               ma_maxiter: int = 300) -> Mover:
-    """The mover called ``name`` (one of :data:`MOVERS`) for ``mesh`` with reference ``xi``."""
+               ma_maxiter: int = 300, parallel_network: str = "distributed") -> Mover:
+    """The mover called ``name`` (one of :data:`MOVERS`) for ``mesh`` with reference ``xi``
+    (``parallel_network``: how ``um2n`` runs under MPI, ``"distributed"`` or ``"gathered"``)."""
     if name == "none":
         return StaticMover()
     if name == "um2n":
-        return UM2NMeshMover(mesh, xi, weights)
+        return UM2NMeshMover(mesh, xi, weights, distributed=parallel_network == "distributed")
     if name == "ma":
         return MongeAmpereMeshMover(mesh, xi, ma_rtol, ma_maxiter)
     raise UM2NError(f"mover must be one of {', '.join(MOVERS)}, not {name!r}")

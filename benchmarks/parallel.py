@@ -117,8 +117,58 @@ def worker(n_target: int, mode: str) -> None:
     timings = comm.gather({k: round(v, 4) for k, v in res.timings.items()}, root=0)
     if comm.rank == 0:
         out.update(setup_s=setup, move_s=move, timings_per_rank=timings, peak_rss_mb=rss, bytes_sent=sent,
-                   owned=owned, ghosts=ghosts, inverted_after=res.safeguard.inverted_after)
+                   owned=owned, ghosts=ghosts, inverted_after=res.safeguard.inverted_after,
+                   exchanges=res.exchanges, reductions=res.reductions,
+                   boundary_vertices=int(len(part.boundary_ids)))
         print(json.dumps(out))
+
+
+#: Assumptions of :func:`cost_model` for a cluster (not measured here): point-to-point and
+#: per-stage collective latency, inverse bandwidth, neighbour ranks of a 2D partition.
+CLUSTER = {"latency_s": 2e-6, "seconds_per_byte": 1 / 10e9, "neighbours": 6}
+
+
+def cost_model(runs: list[dict]) -> dict:
+    r"""Time per move on P ranks, fitted to the measured runs (largest N, 1 and 2 ranks):
+
+    .. math::
+
+        T(P) = t_v \Big(\frac{N}{P} + g\Big) + E\,(k\,\alpha + \beta\, b\, g)
+               + R\,\alpha \log_2 P + B\,(t_B + 40\,\beta),
+        \qquad g = 4\sqrt{N/P},\quad B = B_0 \sqrt{N/N_0},
+
+    with :math:`t_v` the measured time per vertex on one rank, :math:`g` the ghosts of a
+    near-square part (one layer on four sides), :math:`E`, :math:`R` the measured halo
+    exchanges and reductions per move, :math:`b` the measured bytes per ghost and exchange
+    (2 ranks), :math:`B` the boundary vertices (gathered on every rank, 40 bytes each, and
+    projected there in :math:`t_B` each, measured) and :data:`CLUSTER`'s
+    :math:`\alpha, \beta, k`. Communication is taken as not overlapping computation."""
+    import math
+
+    dist = [r for r in runs if r.get("mode") == "distributed" and "move_s" in r]
+    if not any(r["ranks"] == 1 for r in dist) or not any(r["ranks"] == 2 for r in dist):
+        return {"error": "needs distributed runs on 1 and 2 ranks"}
+    N0 = max(r["vertices"] for r in dist)
+    one = next(r for r in dist if r["ranks"] == 1 and r["vertices"] == N0)
+    two = next(r for r in dist if r["ranks"] == 2 and r["vertices"] == N0)
+    t_v = one["move_s"] / N0
+    E, R, B0 = two["exchanges"], two["reductions"], two["boundary_vertices"]
+    b = max(two["bytes_sent"]) / max(two["ghosts"]) / E
+    t_B = max(t["boundary"] for t in two["timings_per_rank"]) / B0
+    a, beta, k = CLUSTER["latency_s"], CLUSTER["seconds_per_byte"], CLUSTER["neighbours"]
+    out = {"assumptions": CLUSTER, "fitted": {"seconds_per_vertex": t_v, "exchanges_per_move": E,
+                                              "reductions_per_move": R, "bytes_per_ghost_per_exchange": b,
+                                              "boundary_seconds_per_vertex": t_B, "fitted_on_vertices": N0},
+           "predicted": []}
+    for N in (N0, 4 * N0, 100 * N0):
+        for P in (1, 2, 64, 1024):
+            g = 4 * math.sqrt(N / P) if P > 1 else 0.0
+            B = B0 * math.sqrt(N / N0)
+            parts = {"compute_s": t_v * (N / P + g), "halo_s": E * (k * a + beta * b * g) if P > 1 else 0.0,
+                     "reductions_s": R * a * math.log2(P) if P > 1 else 0.0, "boundary_s": B * (t_B + 40 * beta)}
+            out["predicted"].append({"vertices": int(N), "ranks": P, "move_s": sum(parts.values()),
+                                     "bytes_per_rank": b * g * E, **parts})
+    return out
 
 
 def main() -> int:
@@ -145,7 +195,8 @@ def main() -> int:
                 runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
     record = {"benchmark": "distributed network", "monitor": MONITOR,
-              "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "runs": runs}
+              "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "runs": runs,
+              "cost_model": cost_model(runs)}
     text = json.dumps(record, indent=2)
     print(text)
     from um2n.io import atomic_path

@@ -80,7 +80,7 @@ def test_run_killed_on_two_ranks_resumes_on_one(serial, tmp_path):
 
 @pytest.mark.parametrize("override, message", [
     ({"loop.transfer": "conservative"}, "supermesh transfer .* one MPI rank only"),
-    ({"loop.mover": "ma"}, "Monge-Ampere mover runs on one MPI rank only"),
+    ({"loop.mover": "ma"}, "loop runs the Monge-Ampere mover on one MPI rank only"),
 ])
 def test_what_is_serial_only_refuses_on_every_rank(tmp_path, override, message):
     import re

@@ -99,7 +99,10 @@ class Partition:
     deform_edge_index: torch.Tensor = field(repr=False)
     _send: list = field(repr=False, default_factory=list)       # per rank: local rows to send
     _recv: list = field(repr=False, default_factory=list)       # per rank: local rows to fill
+    #: since the last move began: bytes this rank sent, halo exchanges and collective reductions
     bytes_exchanged: int = 0
+    exchanges: int = 0
+    reductions: int = 0
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -212,6 +215,38 @@ class Partition:
                 raise MeshInputError(f"partition: rank {r} asks rank {rank} for vertices it does not own")
         return part
 
+    # ------------------------------------------------------------------ the boundary
+    def project_boundary(self, x0: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, BoundaryModel]:
+        """:meth:`um2n.boundary.BoundaryModel.project` of the proposal ``x`` from ``x0`` (local
+        vertices, boundary vertices of ``x0`` on their curves), done on the whole boundary:
+        the owned boundary vertices are gathered on every rank and projected there alike
+        (collective). Returns the projected coordinates (ghosts refreshed), the curve
+        parameters, and the local boundary model rebased at ``x0`` (for
+        :meth:`~um2n.boundary.BoundaryModel.blend`)."""
+        bm, no = self.boundary, self.num_owned
+        on_b = np.flatnonzero(bm.kind[:no] != INTERIOR)
+        rows = np.column_stack([self.global_ids[on_b], x0[on_b], x[on_b]])
+        allb = _allgather_rows(self.comm, rows)
+        self.bytes_exchanged += rows.nbytes
+        self.reductions += 1
+        idx = np.searchsorted(self.boundary_ids, allb[:, 0].astype(np.int64))
+        gb0 = np.empty((len(self.boundary_ids), 2))
+        gb1 = np.empty_like(gb0)
+        gb0[idx], gb1[idx] = allb[:, 1:3], allb[:, 3:5]
+        gbm = self.global_boundary.rebased(gb0)
+        xb, sb = gbm.project(gb0, gb1)
+        x1, s1 = np.array(x, dtype=np.float64, copy=True), np.full(len(x0), np.nan)
+        lb = np.flatnonzero(bm.kind != INTERIOR)
+        where = np.searchsorted(self.boundary_ids, self.global_ids[lb])
+        x1[lb], s1[lb] = xb[where], sb[where]
+        self.exchange(x1)
+        param = np.full(len(x0), np.nan)
+        param[lb] = gbm.param[where]
+        local_bm = BoundaryModel(kind=bm.kind, curve=bm.curve, param=param, curves=bm.curves, chains=[],
+                                 chain_ends=bm.chain_ends, min_gap=bm.min_gap)
+        local_bm._corner_pos = bm._corner_pos
+        return x1, s1, local_bm
+
     # ------------------------------------------------------------------ communication
     @property
     def num_vertices(self) -> int:
@@ -230,6 +265,7 @@ class Partition:
         for r, buf in recv.items():
             a[self._recv[r]] = buf
         self.bytes_exchanged += sum(x.nbytes for x in send.values())
+        self.exchanges += 1
         return t
 
     def _reduce(self, t, op):
@@ -237,6 +273,7 @@ class Partition:
         out = np.empty_like(a)
         self.comm.Allreduce(a, out, op=op)
         self.bytes_exchanged += a.nbytes
+        self.reductions += 1
         return torch.from_numpy(out) if isinstance(t, torch.Tensor) else out
 
     def sum(self, t):
@@ -319,6 +356,7 @@ def untangle_distributed(part: Partition, x0: np.ndarray, x1: np.ndarray, s1: np
         inverted_after=int(comm.allreduce(int((signed_areas(x, tri)[counted] <= 0).sum()))),
     )
     assert report.inverted_after == 0
+    part.reductions += 8 + it       # the scalar reductions above (one per halving, one to stop)
     return x, report
 
 
@@ -339,6 +377,8 @@ class DistributedMoveResult:
     safeguard: SafeguardReport
     bytes_exchanged: int
     timings: dict
+    exchanges: int = 0
+    reductions: int = 0
 
 
 class DistributedMover:
@@ -365,7 +405,7 @@ class DistributedMover:
         from um2n.mover import RETAINED_HEAP_MIN_VERTICES
 
         t0 = time.perf_counter()
-        part.bytes_exchanged = 0
+        part.bytes_exchanged = part.exchanges = part.reductions = 0
         x0 = part.points if current is None else np.asarray(current, dtype=np.float64)
         values = evaluate_monitor(monitor, x0, mesh=f"partition of rank {part.comm.rank}")
         no = part.num_owned
@@ -387,28 +427,7 @@ class DistributedMover:
             y = self.model(data).double().numpy()
         t1 = time.perf_counter()
         proposal = x0 + (y - data.pos.double().numpy()) * L
-        # boundary: gather the boundary vertices' proposals, project on every rank alike
-        bm = part.boundary
-        on_b = np.flatnonzero(bm.kind[:no] != INTERIOR)
-        rows = np.column_stack([part.global_ids[on_b], x0[on_b], proposal[on_b]])
-        allb = _allgather_rows(part.comm, rows)
-        idx = np.searchsorted(part.boundary_ids, allb[:, 0].astype(np.int64))
-        gb0 = np.empty((len(part.boundary_ids), 2))
-        gb1 = np.empty_like(gb0)
-        gb0[idx], gb1[idx] = allb[:, 1:3], allb[:, 3:5]
-        gbm = part.global_boundary.rebased(gb0)
-        gbm._corner_pos = part.global_boundary._corner_pos
-        xb, sb = gbm.project(gb0, gb1)
-        x1, s1 = proposal.copy(), bm.param.copy()
-        lb = np.flatnonzero(bm.kind != INTERIOR)
-        where = np.searchsorted(part.boundary_ids, part.global_ids[lb])
-        x1[lb], s1[lb] = xb[where], sb[where]
-        part.exchange(x1)
-        param = np.full(len(x0), np.nan)
-        param[lb] = gbm.param[where]
-        local_bm = BoundaryModel(kind=bm.kind, curve=bm.curve, param=param, curves=bm.curves, chains=[],
-                                 chain_ends=bm.chain_ends, min_gap=bm.min_gap)
-        local_bm._corner_pos = bm._corner_pos
+        x1, s1, local_bm = part.project_boundary(x0, proposal)
         t2 = time.perf_counter()
         saved = part.boundary
         part.boundary = local_bm
@@ -418,7 +437,8 @@ class DistributedMover:
             part.boundary = saved
         t3 = time.perf_counter()
         return DistributedMoveResult(points=x, safeguard=report, bytes_exchanged=part.bytes_exchanged,
-                                     timings={"model": t1 - t0, "boundary": t2 - t1, "safeguard": t3 - t2})
+                                     timings={"model": t1 - t0, "boundary": t2 - t1, "safeguard": t3 - t2},
+                                     exchanges=part.exchanges, reductions=part.reductions)
 
 
 class _Hooks:

@@ -155,26 +155,41 @@ def move_mesh_distributed(mesh, monitor: fd.Function, part, mover, reference: np
     Returns the :class:`um2n.distributed.DistributedMoveResult`.
     """
     coords = _check_mesh(mesh)
-    num = _Numbering(mesh)
+    rows = PartitionRows(mesh, part)
     start = np.array(coords.dat.data_ro_with_halos if reference is None else reference, dtype=np.float64)
-    m = monitor if monitor.function_space() == num.P1 else fd.Function(num.P1).interpolate(monitor)
-    no = part.num_owned
-    order = np.argsort(num.local_to_global[:num.n_owned])
-    rows = order[np.searchsorted(num.local_to_global[:num.n_owned][order], part.global_ids[:no])]
-    # (rows: Firedrake's row of each owned vertex of the partition)
-    current = np.zeros((part.num_vertices, 2))
-    values = np.ones(part.num_vertices)
-    current[:no], values[:no] = start[rows], np.asarray(m.dat.data_ro)[rows]
-    part.exchange(current)
-    part.exchange(values)
-    result = mover.move(part, values, current=current)
-    new = np.array(coords.dat.data_ro, dtype=np.float64)
-    new[rows] = result.points[:no]
-    coords.dat.data[:] = new
+    m = monitor if monitor.function_space() == rows.P1 else fd.Function(rows.P1).interpolate(monitor)
+    result = mover.move(part, rows.to_partition(np.asarray(m.dat.data_ro)), current=rows.to_partition(start))
+    coords.dat.data[:] = rows.from_partition(result.points)
     coords.dat.data_ro_with_halos                          # the halo from its owners, now
     if hasattr(mesh, "clear_spatial_index"):
         mesh.clear_spatial_index()
     return result
+
+
+class PartitionRows:
+    """Between a Firedrake mesh's P1 rows (owned first) and its :class:`~um2n.distributed.Partition`'s."""
+
+    def __init__(self, mesh, part):
+        num = _Numbering(mesh)
+        self.P1, self.part = num.P1, part
+        owned = num.local_to_global[:num.n_owned]
+        order = np.argsort(owned)
+        #: Firedrake's row of each owned vertex of the partition
+        self.rows = order[np.searchsorted(owned[order], part.global_ids[:part.num_owned])]
+
+    def to_partition(self, a: np.ndarray) -> np.ndarray:
+        """Rows of the partition's vertices (ghosts from their owners) from Firedrake's rows
+        (at least the owned ones). Collective."""
+        a = np.asarray(a)
+        out = np.zeros((self.part.num_vertices,) + a.shape[1:], dtype=np.float64)
+        out[: self.part.num_owned] = a[self.rows]
+        return self.part.exchange(out)
+
+    def from_partition(self, a: np.ndarray) -> np.ndarray:
+        """Firedrake's owned rows from the partition's rows."""
+        out = np.empty((len(self.rows),) + np.shape(a)[1:], dtype=np.float64)
+        out[self.rows] = np.asarray(a)[: self.part.num_owned]
+        return out
 
 
 def _canonical(graph: MeshGraph) -> tuple[MeshGraph, np.ndarray]:

@@ -43,9 +43,10 @@ fields as a run that was never interrupted.
 
 Under MPI (``mpiexec -n N``) the loop runs with ALE and a mover that needs no frozen copy
 (``um2n``, ``none``): every rank holds its vertices and their halo, the path and Courant
-checks and the tangle count are reduced over the ranks, and the network runs on the
-gathered mesh (:mod:`um2n.fem.adapter`). The supermesh remap and the Monge-Ampère mover
-need the frozen copy, which is serial only, and say so.
+checks and the tangle count are reduced over the ranks, and the network runs distributed
+(:mod:`um2n.distributed`; ``parallel_network = "gathered"``: on the gathered mesh). The
+supermesh remap and the loop's Monge-Ampère mover need the frozen copy, which is serial
+only, and say so.
 """
 
 from __future__ import annotations

@@ -62,8 +62,9 @@ from typing import Callable
 import firedrake as fd
 import numpy as np
 import ufl
+from mpi4py import MPI
 
-from um2n.errors import ConvergenceError, UM2NError  # ConvergenceError: raised here; also importable from this module
+from um2n.errors import ConvergenceError  # raised here; also importable from this module
 from um2n.fem.adapter import mesh_graph
 from um2n.mesh import MeshGraph, signed_areas
 
@@ -99,9 +100,11 @@ QUASI_NEWTON_SOLVER_PARAMETERS = {
     "fieldsplit_0_ksp_type": "preonly",
     "fieldsplit_0_pc_type": "gamg",
     "fieldsplit_0_mg_levels_ksp_max_it": 5,
-    "fieldsplit_0_mg_levels_pc_type": "ilu",
+    "fieldsplit_0_mg_levels_pc_type": "bjacobi",       # ILU of each rank's block (all of it in serial)
+    "fieldsplit_0_mg_levels_sub_pc_type": "ilu",
     "fieldsplit_1_ksp_type": "preonly",
-    "fieldsplit_1_pc_type": "ilu",
+    "fieldsplit_1_pc_type": "bjacobi",
+    "fieldsplit_1_sub_pc_type": "ilu",
 }
 
 
@@ -152,16 +155,19 @@ class MongeAmpereMover:
                  graph: MeshGraph | None = None):
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-        if mesh.comm.size > 1:
-            raise UM2NError(f"the Monge-Ampere mover runs on one MPI rank only ({mesh.comm.size} ranks here; its "
-                            f"boundary projection works on the process's own vertices): under MPI, use mover "
-                            f"'um2n' with transfer = 'ale'")
         self.mesh = mesh
         self.monitor = monitor
         self.method = method
         self.rtol, self.maxiter, self.divergence_factor = rtol, maxiter, divergence_factor
-        self.graph = graph or mesh_graph(mesh)
         self.xi = np.array(mesh.coordinates.dat.data_ro, dtype=np.float64)
+        if mesh.comm.size > 1:       # the mesh stays distributed: the boundary is projected globally
+            from um2n.fem.adapter import PartitionRows, mesh_partition
+
+            self.graph = None
+            self._rows = PartitionRows(mesh, mesh_partition(mesh))
+            self._xi_part = self._rows.to_partition(self.xi)
+        else:
+            self.graph = graph or mesh_graph(mesh)
 
         # reference mesh: phi and sigma live here, on the original coordinates
         self.ref = fd.Mesh(fd.Function(mesh.coordinates))
@@ -279,14 +285,30 @@ class MongeAmpereMover:
     def _residual(self) -> float:
         r = fd.assemble(self.residual_form).dat.data_ro
         s = fd.assemble(self.scale_form).dat.data_ro
-        return float(np.linalg.norm(r) / np.linalg.norm(s))
+        comm = self.mesh.comm
+        return float(np.sqrt(comm.allreduce(float(r @ r)) / comm.allreduce(float(s @ s))))
 
     def _update_mesh(self) -> np.ndarray:
-        """x = xi + grad(phi), boundary vertices put back on their boundary; returns x."""
+        """x = xi + grad(phi), boundary vertices put back on their boundary; returns x (the
+        process's own vertices)."""
         self._grad_solver.solve()
-        x, _ = self.graph.boundary.project(self.xi, self.xi + self.grad_phi.dat.data_ro)
+        proposal = self.xi + self.grad_phi.dat.data_ro
+        if self.graph is not None:
+            x, _ = self.graph.boundary.project(self.xi, proposal)
+        else:
+            x, _, _ = self._rows.part.project_boundary(self._xi_part, self._rows.to_partition(proposal))
+            x = self._rows.from_partition(x)
         self.mesh.coordinates.dat.data[:] = x
         return x
+
+    def _tangled(self, x: np.ndarray) -> bool:
+        """Whether any triangle of the coordinates ``x`` (the process's own vertices) is
+        inverted, on any rank."""
+        if self.graph is not None:
+            return bool((signed_areas(x, self.graph.triangles) <= 0).any())
+        part = self._rows.part
+        local = bool((signed_areas(self._rows.to_partition(x), part.triangles) <= 0).any())
+        return bool(self.mesh.comm.allreduce(local, op=MPI.LOR))
 
     # ------------------------------------------------------------------ the solve
     def move(self) -> MongeAmpereResult:
@@ -309,7 +331,7 @@ class MongeAmpereMover:
                 residuals = self._residuals
                 if not residuals or residuals[-1] >= self.rtol:
                     raise ConvergenceError(self._failure(len(residuals) - 1))
-                if (signed_areas(x, self.graph.triangles) <= 0).any():
+                if self._tangled(x):
                     raise ConvergenceError(f"Monge-Ampère ({self.method}) converged to a tangled mesh")
                 return MongeAmpereResult(len(residuals) - 1, residuals[-1], residuals, self.method)
             self.dtau.assign(self.pseudo_timestep)
@@ -329,7 +351,7 @@ class MongeAmpereMover:
                     self.dtau.assign(0.5 * float(self.dtau))
             else:
                 raise ConvergenceError(self._failure(self.maxiter))
-            if (signed_areas(x, self.graph.triangles) <= 0).any():
+            if self._tangled(x):
                 raise ConvergenceError(f"Monge-Ampère ({self.method}) converged to a tangled mesh")
             return MongeAmpereResult(len(residuals) - 1, residuals[-1], residuals, self.method)
         except fd.ConvergenceError as exc:        # a failed linear solve

@@ -200,6 +200,11 @@ def make_mover(name: str, mesh, xi: np.ndarray, *, weights: str | None = None, m
     if name == "um2n":
         return UM2NMeshMover(mesh, xi, weights, distributed=parallel_network == "distributed")
     if name == "ma":
+        if mesh.comm.size > 1:
+            raise UM2NError(f"the moving-mesh loop runs the Monge-Ampere mover on one MPI rank only ({mesh.comm.size} "
+                            f"ranks here): it evaluates the monitor at every iterate on a frozen copy of the mesh, "
+                            f"which is serial only (the solver itself, um2n.fem.monge_ampere, runs in parallel); "
+                            f"under MPI, use mover 'um2n'")
         return MongeAmpereMeshMover(mesh, xi, ma_rtol, ma_maxiter)
     raise UM2NError(f"mover must be one of {', '.join(MOVERS)}, not {name!r}")
 

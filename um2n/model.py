@@ -139,32 +139,41 @@ class MultiHeadAttention(nn.Module):
         o = F.scaled_dot_product_attention(q.unsqueeze(0), k.unsqueeze(0), v.unsqueeze(0))[0]
         return self.out(o.transpose(0, 1).reshape(query.shape[0], -1))
 
-    #: context rows per chunk of :meth:`forward_distributed` (bounds its (heads, Lq, chunk) scores)
-    chunk_rows: int = 1 << 16
-
-    def forward_distributed(self, query: Tensor, context: Tensor, dist) -> Tensor:
-        r"""The same attention when the context rows are spread over ranks (``query`` the same
-        on every rank): with the scores :math:`s_{qj}` of query :math:`q` and row :math:`j`,
-        each rank forms the partial sums :math:`\sum_j e^{s_{qj} - m_q} v_j` and
-        :math:`\sum_j e^{s_{qj} - m_q}` over its own rows, with :math:`m_q` the maximum over
-        all ranks (``dist.max``), and ``dist.sum`` adds them up: one reduction of
-        (heads, Lq, head width + 1) numbers, whatever the number of rows."""
+    def partial_summary(self, query: Tensor, rows) -> tuple[Tensor, Tensor]:
+        r"""The softmax sums of this attention over context rows that come in chunks (an
+        iterable of (n_c, d) tensors), in one pass with a running maximum: for the scores
+        :math:`s_{qj}` of query :math:`q` and row :math:`j`, returns :math:`m_q = \max_j s_{qj}`
+        (heads, Lq) and :math:`(\sum_j e^{s_{qj} - m_q} v_j, \sum_j e^{s_{qj} - m_q})`
+        (heads, Lq, head width + 1). Partial summaries of disjoint rows combine exactly
+        (:meth:`from_summary`), so the rows may be spread over chunks or over ranks."""
         h, Lq = self.heads, query.shape[0]
         q = self.q(query).view(Lq, h, -1).transpose(0, 1)                  # (h, Lq, dh)
         q = q * q.shape[-1] ** -0.5
-        k, v = self.kv(context).view(context.shape[0], 2, h, -1).permute(1, 2, 0, 3)   # (h, n, dh)
         m = torch.full((h, Lq), -torch.inf, dtype=q.dtype)
-        for a in range(0, k.shape[1], self.chunk_rows):
-            m = torch.maximum(m, (q @ k[:, a:a + self.chunk_rows].transpose(1, 2)).amax(dim=-1))
-        m = dist.max(m)
         acc = torch.zeros(h, Lq, q.shape[-1] + 1, dtype=q.dtype)
-        for a in range(0, k.shape[1], self.chunk_rows):
-            e = (q @ k[:, a:a + self.chunk_rows].transpose(1, 2) - m.unsqueeze(-1)).exp_()
-            acc[..., :-1] += e @ v[:, a:a + self.chunk_rows]
+        for c in rows:
+            if c.shape[0] == 0:
+                continue
+            k, v = self.kv(c).view(c.shape[0], 2, h, -1).permute(1, 2, 0, 3)   # (h, n_c, dh)
+            s = q @ k.transpose(1, 2)                                      # (h, Lq, n_c)
+            m_new = torch.maximum(m, s.amax(dim=-1))
+            acc *= torch.exp(m - m_new).unsqueeze(-1)
+            e = (s - m_new.unsqueeze(-1)).exp_()
+            acc[..., :-1] += e @ v
             acc[..., -1] += e.sum(dim=-1)
-        acc = dist.sum(acc)
+            m = m_new
+        return m, acc
+
+    def from_summary(self, m: Tensor, acc: Tensor, dist=None) -> Tensor:
+        """The attention's output from :meth:`partial_summary`; with ``dist`` (rows spread over
+        ranks), the ranks' summaries are first combined: the maximum of ``m`` (``dist.max``),
+        then the sum of the rescaled ``acc`` (``dist.sum``): (heads, Lq, head width + 1)
+        numbers, whatever the number of rows."""
+        if dist is not None:
+            m_all = dist.max(m)
+            acc = dist.sum(acc * torch.exp(m - m_all).nan_to_num(0.0).unsqueeze(-1))
         o = acc[..., :-1] / acc[..., -1:]
-        return self.out(o.transpose(0, 1).reshape(Lq, -1))
+        return self.out(o.transpose(0, 1).reshape(m.shape[1], -1))
 
 
 class GlobalAttention(nn.Module):
@@ -179,12 +188,7 @@ class GlobalAttention(nn.Module):
             self.norm_latent = nn.LayerNorm(dim)
         self.attn = MultiHeadAttention(dim, heads)           # vertices <- latents | vertices
 
-    def forward(self, h: Tensor, ptr: Tensor | None, dist=None) -> Tensor:
-        if dist is not None:          # one mesh spread over ranks: the latents read the owned rows
-            if self.mode != "latent":
-                raise ValueError("a mesh distributed over ranks needs latent attention")
-            lat = self.latents + self.read.forward_distributed(self.latents, h[:dist.num_owned], dist)
-            return self.attn(h, self.norm_latent(lat))
+    def forward(self, h: Tensor, ptr: Tensor | None) -> Tensor:
         out = []
         for a, b in _graph_slices(ptr, h.shape[0]):
             hg = h[a:b]
@@ -207,9 +211,31 @@ class TransformerBlock(nn.Module):
         self.norm2 = nn.LayerNorm(d)
         self.ffn = nn.Sequential(nn.Linear(d, cfg.ffn), nn.GELU(), nn.Linear(cfg.ffn, d))
 
-    def forward(self, h: Tensor, ptr: Tensor | None, dist=None) -> Tensor:
-        h = h + self.attn(self.norm1(h), ptr, dist)
+    #: vertices per chunk of :meth:`forward_inference`
+    chunk_rows: int = 1 << 16
+
+    def forward(self, h: Tensor, ptr: Tensor | None) -> Tensor:
+        h = h + self.attn(self.norm1(h), ptr)
         return h + self.ffn(self.norm2(h))
+
+    def forward_inference(self, h: Tensor, ptr: Tensor | None, dist=None) -> Tensor:
+        """The same block without autograd, latent attention, in place on ``h`` and chunk of
+        ``chunk_rows`` vertices by chunk: the latents read each mesh in one pass
+        (:meth:`MultiHeadAttention.partial_summary`), then each chunk reads the latents and
+        goes through the feed-forward layer. The temporaries are a chunk's, not the mesh's.
+        With ``dist`` (one mesh spread over ranks), the latents read the rank's owned rows and
+        the ranks' summaries are combined (one reduction of each per block)."""
+        att, C = self.attn, self.chunk_rows
+        for a, b in _graph_slices(ptr, h.shape[0]):
+            n_read = b - a if dist is None else dist.num_owned
+            rows = (self.norm1(h[i:min(i + C, a + n_read)]) for i in range(a, a + n_read, C))
+            m, acc = att.read.partial_summary(att.latents, rows)
+            lat = att.norm_latent(att.latents + att.read.from_summary(m, acc, dist))
+            for i in range(a, b, C):
+                hc = h[i:min(i + C, b)]
+                hc += att.attn(self.norm1(hc), lat)
+                hc += self.ffn(self.norm2(hc))
+        return h
 
 
 class LocalEdgeEncoder(MessagePassing):
@@ -341,8 +367,13 @@ class ConvexDeformerLayer(MessagePassing):
         torch.cumsum(deg, 0, out=crow[1:])
         W = self.lin.weight                                   # (hidden, in + 2): z then pos
         u = torch.addmm(pos @ W[:, -2:].T, z, W[:, :-2].T).view(n, H, C)
-        a_src = (u * self.att_src).sum(-1)                                   # (N, H)
-        a_dst = (u * self.att_dst).sum(-1)
+        # a_src[i, h] = att_src[h] . u[i, h]: one (N, hidden) x (hidden, 2H) product
+        heads = torch.arange(H).repeat_interleave(C)
+        A = torch.zeros(H * C, 2 * H, dtype=u.dtype)
+        A[torch.arange(H * C), heads] = self.att_src.reshape(-1)
+        A[torch.arange(H * C), H + heads] = self.att_dst.reshape(-1)
+        a = u.view(n, H * C) @ A
+        a_src, a_dst = a[:, :H].contiguous(), a[:, H:].contiguous()          # (N, H)
         d = pos.index_select(0, src)
         d -= pos.repeat_interleave(deg, dim=0, output_size=E)                # y_j - y_i
         Wg = self.att_geo.weight                                             # (H, 3)
@@ -411,9 +442,20 @@ class UM2N(nn.Module):
         batch = getattr(data, "batch", None)
         dist = getattr(data, "dist", None)
         h = self.inp(x)
-        for blk in self.blocks:
-            h = blk(h, ptr, dist)
-        g = self.glob_out(self.norm(h))
+        inference = not (torch.is_grad_enabled() and any(p.requires_grad for p in self.parameters()))
+        if inference and self.config.attention == "latent":
+            for blk in self.blocks:
+                h = blk.forward_inference(h, ptr, dist)
+            C = TransformerBlock.chunk_rows
+            g = torch.empty(h.shape[0], self.config.global_out, dtype=h.dtype)
+            for i in range(0, h.shape[0], C):
+                g[i:i + C] = self.glob_out(self.norm(h[i:i + C]))
+        else:
+            if dist is not None:
+                raise ValueError("a mesh distributed over ranks needs latent attention and no autograd")
+            for blk in self.blocks:
+                h = blk(h, ptr)
+            g = self.glob_out(self.norm(h))
         e = self.local(x, pos, data.edge_index)
         z = torch.cat([g, e, x], dim=-1)
         if dist is not None:           # the ghosts' sums lack neighbours: their owners' values

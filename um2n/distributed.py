@@ -140,20 +140,22 @@ class Partition:
         all_owner = np.r_[owner, got[:, 3:6].astype(np.int64).ravel()]
         all_pts = np.r_[pts, got[:, 6:].reshape(-1, 2)]
         all_tri_g = np.r_[gid[tri], got[:, :3].astype(np.int64)] if len(tri) or len(got) else np.zeros((0, 3), np.int64)
-        keep = (np.isin(all_tri_g, gid[owner == rank])).any(axis=1)
+        mine = np.sort(gid[owner == rank])
+        at = np.minimum(np.searchsorted(mine, all_tri_g), max(len(mine) - 1, 0))
+        keep = (mine[at] == all_tri_g).any(axis=1) if len(mine) else np.zeros(len(all_tri_g), bool)
         tri_g = all_tri_g[keep]
         # local numbering: owned first (by global number), then ghosts (by global number)
         ug, first = np.unique(all_gid, return_index=True)
         uowner, upts = all_owner[first], all_pts[first]
-        used = np.unique(np.r_[tri_g.ravel(), gid[owner == rank]])
-        sel = np.isin(ug, used)
+        sel = np.zeros(len(ug), bool)
+        sel[np.searchsorted(ug, tri_g.ravel())] = True
+        sel[np.searchsorted(ug, gid[owner == rank])] = True
         ug, uowner, upts = ug[sel], uowner[sel], upts[sel]
         order = np.lexsort((ug, uowner != rank))
         ug, uowner, upts = ug[order], uowner[order], upts[order]
         n_owned = int((uowner == rank).sum())
-        local_of = {int(g): i for i, g in enumerate(ug)}
-        lookup = np.vectorize(local_of.__getitem__, otypes=[np.int64])
-        ltri = lookup(tri_g) if len(tri_g) else np.zeros((0, 3), np.int64)
+        by_gid = np.argsort(ug)
+        ltri = by_gid[np.searchsorted(ug[by_gid], tri_g)] if len(tri_g) else np.zeros((0, 3), np.int64)
         p0, p1, p2 = upts[ltri[:, 0]], upts[ltri[:, 1]], upts[ltri[:, 2]]
         cw = ((p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p1[:, 1] - p0[:, 1]) * (p2[:, 0] - p0[:, 0])) < 0
         ltri[cw] = ltri[cw][:, [0, 2, 1]]
@@ -188,7 +190,9 @@ class Partition:
         lbm._corner_pos = upts[kind == CORNER]
         # 3. the model's edges, into the owned vertices
         e_half = np.concatenate([ltri[:, [0, 1]], ltri[:, [1, 2]], ltri[:, [2, 0]]])
-        e = np.unique(np.sort(e_half, axis=1), axis=0)
+        n_all = len(ug)
+        key = np.unique(np.minimum(e_half[:, 0], e_half[:, 1]) * n_all + np.maximum(e_half[:, 0], e_half[:, 1]))
+        e = np.column_stack([key // n_all, key % n_all])
         both = np.concatenate([e, e[:, ::-1]])                         # rows (src, dst)
         both = both[both[:, 1] < n_owned]
         n = len(ug)
@@ -297,6 +301,7 @@ def _orient_boundary_edges(bedges, bids, bpts, ug, upts, ltri, comm) -> np.ndarr
         key_of[(int(bids[b]), int(bids[a]))] = (i, -1)
     vote = np.zeros(len(bedges))
     g = ug[ltri]
+    g = g[np.isin(g, bids).sum(axis=1) >= 2]         # only triangles with a boundary edge can vote
     for k in range(3):
         a, b = g[:, k], g[:, (k + 1) % 3]          # counter-clockwise half-edges of the triangles
         for x, y in zip(a.tolist(), b.tolist()):

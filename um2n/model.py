@@ -366,14 +366,10 @@ class ConvexDeformerLayer(MessagePassing):
         crow = torch.zeros(n + 1, dtype=torch.int64, device=dst.device)
         torch.cumsum(deg, 0, out=crow[1:])
         W = self.lin.weight                                   # (hidden, in + 2): z then pos
-        u = torch.addmm(pos @ W[:, -2:].T, z, W[:, :-2].T).view(n, H, C)
-        # a_src[i, h] = att_src[h] . u[i, h]: one (N, hidden) x (hidden, 2H) product
-        heads = torch.arange(H).repeat_interleave(C)
-        A = torch.zeros(H * C, 2 * H, dtype=u.dtype)
-        A[torch.arange(H * C), heads] = self.att_src.reshape(-1)
-        A[torch.arange(H * C), H + heads] = self.att_dst.reshape(-1)
-        a = u.view(n, H * C) @ A
-        a_src, a_dst = a[:, :H].contiguous(), a[:, H:].contiguous()          # (N, H)
+        # each head's features W^h u, contiguous, and its attention terms a^h . W^h u
+        u = [torch.addmm(pos @ W[h * C:(h + 1) * C, -2:].T, z, W[h * C:(h + 1) * C, :-2].T) for h in range(H)]
+        a_src = torch.stack([u[h] @ self.att_src[0, h] for h in range(H)], dim=1)        # (N, H)
+        a_dst = torch.stack([u[h] @ self.att_dst[0, h] for h in range(H)], dim=1)
         d = pos.index_select(0, src)
         d -= pos.repeat_interleave(deg, dim=0, output_size=E)                # y_j - y_i
         Wg = self.att_geo.weight                                             # (H, 3)
@@ -392,7 +388,7 @@ class ConvexDeformerLayer(MessagePassing):
             warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
             for h in range(H):
                 A = torch.sparse_csr_tensor(crow, src, alpha[:, h].contiguous(), (n, n), check_invariants=False)
-                feat[:, h * C:(h + 1) * C] = A @ u[:, h].contiguous()
+                feat[:, h * C:(h + 1) * C] = A @ u[h]
             A = torch.sparse_csr_tensor(crow, src, alpha.mean(dim=1), (n, n), check_invariants=False)
             target = A @ pos                                                 # convex combination
         feat += self.bias

@@ -196,7 +196,11 @@ class Partition:
         both = np.concatenate([e, e[:, ::-1]])                         # rows (src, dst)
         both = both[both[:, 1] < n_owned]
         n = len(ug)
-        ei = both[np.argsort(both[:, 1] * n + both[:, 0], kind="stable")]
+        # each target's sources in the order of their reference coordinates (x, then y): the
+        # order in which the serial mover, whose numbering sorts vertices so, sums them
+        crank = np.empty(n, np.int64)
+        crank[np.lexsort((upts[:, 1], upts[:, 0]))] = np.arange(n)
+        ei = both[np.lexsort((crank[both[:, 0]], both[:, 1]))]
         kd = kind[both[:, 1]]
         keep = kd == INTERIOR
         sliding = np.flatnonzero(kd == SLIDING)
@@ -204,7 +208,7 @@ class Partition:
         keep[sliding[np.isin(gkey(ug[both[sliding]]), gkey(bids[bedges]))]] = True
         loops = np.repeat(np.arange(n_owned), 2).reshape(n_owned, 2)
         de = np.concatenate([both[keep], loops])
-        de = de[np.argsort(de[:, 1] * n + de[:, 0], kind="stable")]
+        de = de[np.lexsort((crank[de[:, 0]], de[:, 1]))]
         part = cls(comm=comm, global_ids=ug, num_owned=n_owned, points=upts, triangles=ltri, boundary=lbm,
                    global_boundary=gbm, boundary_ids=bids,
                    edge_index=torch.from_numpy(ei.T.copy()), deform_edge_index=torch.from_numpy(de.T.copy()))

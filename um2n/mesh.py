@@ -209,9 +209,12 @@ class MeshGraph:
         return signed_areas(self.points if points is None else points, self.triangles)
 
     def edge_index(self) -> torch.Tensor:
-        """(2, 2E) PyG ``edge_index`` with both directions of every mesh edge."""
-        e = torch.from_numpy(self.edges)
-        return torch.cat([e.t(), e.flip(1).t()], dim=1).contiguous()
+        """(2, 2E) PyG ``edge_index`` with both directions of every mesh edge, sorted by
+        target, then source."""
+        n = self.num_vertices
+        both = np.concatenate([self.edges, self.edges[:, ::-1]])
+        both = both[np.argsort(both[:, 1] * n + both[:, 0], kind="stable")]
+        return torch.from_numpy(both.T.copy())
 
     def deform_edge_index(self) -> torch.Tensor:
         """Edges ``j -> i`` the deformer averages over (self-loops included), sorted by ``i``.

@@ -148,13 +148,14 @@ class MultiHeadAttention(nn.Module):
         (:meth:`from_summary`), so the rows may be spread over chunks or over ranks."""
         h, Lq = self.heads, query.shape[0]
         q = self.q(query).view(Lq, h, -1).transpose(0, 1)                  # (h, Lq, dh)
-        q = q * q.shape[-1] ** -0.5
-        m = torch.full((h, Lq), -torch.inf, dtype=q.dtype)
-        acc = torch.zeros(h, Lq, q.shape[-1] + 1, dtype=q.dtype)
+        # in float64: the sums then hardly depend on how the rows are split (chunks, ranks)
+        q = q.double() * q.shape[-1] ** -0.5
+        m = torch.full((h, Lq), -torch.inf, dtype=torch.float64)
+        acc = torch.zeros(h, Lq, q.shape[-1] + 1, dtype=torch.float64)
         for c in rows:
             if c.shape[0] == 0:
                 continue
-            k, v = self.kv(c).view(c.shape[0], 2, h, -1).permute(1, 2, 0, 3)   # (h, n_c, dh)
+            k, v = self.kv(c).double().view(c.shape[0], 2, h, -1).permute(1, 2, 0, 3)   # (h, n_c, dh)
             s = q @ k.transpose(1, 2)                                      # (h, Lq, n_c)
             m_new = torch.maximum(m, s.amax(dim=-1))
             acc *= torch.exp(m - m_new).unsqueeze(-1)
@@ -172,7 +173,7 @@ class MultiHeadAttention(nn.Module):
         if dist is not None:
             m_all = dist.max(m)
             acc = dist.sum(acc * torch.exp(m - m_all).nan_to_num(0.0).unsqueeze(-1))
-        o = acc[..., :-1] / acc[..., -1:]
+        o = (acc[..., :-1] / acc[..., -1:]).to(self.out.weight.dtype)
         return self.out(o.transpose(0, 1).reshape(m.shape[1], -1))
 
 

@@ -88,6 +88,7 @@ class MeshGraph:
     name: str = "mesh"
     corner_angle: float = 20.0
     _deform_edges: np.ndarray | None = field(default=None, repr=False)
+    _directed_edges: np.ndarray | None = field(default=None, repr=False)
 
     # ------------------------------------------------------------------ constructors
     @classmethod
@@ -211,10 +212,11 @@ class MeshGraph:
     def edge_index(self) -> torch.Tensor:
         """(2, 2E) PyG ``edge_index`` with both directions of every mesh edge, sorted by
         target, then source."""
-        n = self.num_vertices
-        both = np.concatenate([self.edges, self.edges[:, ::-1]])
-        both = both[np.argsort(both[:, 1] * n + both[:, 0], kind="stable")]
-        return torch.from_numpy(both.T.copy())
+        if self._directed_edges is None:
+            n = self.num_vertices
+            both = np.concatenate([self.edges, self.edges[:, ::-1]])
+            self._directed_edges = both[np.argsort(both[:, 1] * n + both[:, 0], kind="stable")].T.copy()
+        return torch.from_numpy(self._directed_edges)
 
     def deform_edge_index(self) -> torch.Tensor:
         """Edges ``j -> i`` the deformer averages over (self-loops included), sorted by ``i``.

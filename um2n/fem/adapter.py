@@ -146,16 +146,18 @@ def mesh_partition(mesh, corner_angle: float = 20.0):
                                 corner_angle=corner_angle)
 
 
-def move_mesh_distributed(mesh, monitor: fd.Function, part, mover, reference: np.ndarray | None = None):
+def move_mesh_distributed(mesh, monitor: fd.Function, part, mover, reference: np.ndarray | None = None,
+                          rows: "PartitionRows | None" = None):
     """Move a Firedrake mesh in place with the distributed network (collective).
 
     ``monitor`` a P1 Function on ``mesh``; ``part`` from :func:`mesh_partition` (built on the
     reference coordinates); ``mover`` a :class:`um2n.distributed.DistributedMover`; the move
-    starts from ``reference`` (every local node; default: the current coordinates).
+    starts from ``reference`` (every local node; default: the current coordinates); ``rows``:
+    the :class:`PartitionRows` of ``mesh`` and ``part``, kept by a caller that moves often.
     Returns the :class:`um2n.distributed.DistributedMoveResult`.
     """
     coords = _check_mesh(mesh)
-    rows = PartitionRows(mesh, part)
+    rows = rows or PartitionRows(mesh, part)
     start = np.array(coords.dat.data_ro_with_halos if reference is None else reference, dtype=np.float64)
     m = monitor if monitor.function_space() == rows.P1 else fd.Function(rows.P1).interpolate(monitor)
     result = mover.move(part, rows.to_partition(np.asarray(m.dat.data_ro)), current=rows.to_partition(start))

@@ -133,9 +133,10 @@ class UM2NMeshMover(_ReferenceMover):
         self._owned = self.m_ref.dat.data_ro.shape[0]   # the owned vertices come first
         if self.distributed:
             from um2n.distributed import DistributedMover
-            from um2n.fem.adapter import mesh_partition
+            from um2n.fem.adapter import PartitionRows, mesh_partition
 
             self.partition = mesh_partition(mesh)
+            self.partition_rows = PartitionRows(mesh, self.partition)
             self.distributed_mover = DistributedMover(self.network.model, self.network.min_area_ratio)
 
     def move(self, mesh, monitor: fd.Function) -> MoveInfo:
@@ -156,7 +157,8 @@ class UM2NMeshMover(_ReferenceMover):
         if self.distributed:
             from um2n.fem.adapter import move_mesh_distributed
 
-            result = move_mesh_distributed(mesh, self.m_ref, self.partition, self.distributed_mover)
+            result = move_mesh_distributed(mesh, self.m_ref, self.partition, self.distributed_mover,
+                                           rows=self.partition_rows)
             return MoveInfo(details={"limited_vertices": int(result.safeguard.limited_vertices),
                                      "bytes_exchanged": int(result.bytes_exchanged)})
         result = move_mesh(mesh, self.m_ref, self.network, graph=self.graph)

@@ -319,10 +319,14 @@ def _orient_boundary_edges(bedges, bids, bpts, ug, upts, ltri, comm) -> np.ndarr
 
 
 def untangle_distributed(part: Partition, x0: np.ndarray, x1: np.ndarray, s1: np.ndarray,
-                         min_area_ratio: float = 1e-3, max_halvings: int = 12) -> tuple[np.ndarray, SafeguardReport]:
+                         min_area_ratio: float = 1e-3, max_halvings: int = 12,
+                         boundary: BoundaryModel | None = None) -> tuple[np.ndarray, SafeguardReport]:
     """:func:`um2n.safeguard.untangle` on a :class:`Partition`: the same line search, the
     bad triangles found on each rank's triangles (which hold every triangle of an owned
-    vertex), the ghosts' step lengths exchanged and the stopping test reduced."""
+    vertex), the ghosts' step lengths exchanged and the stopping test reduced. ``boundary``:
+    the local boundary model the sliding vertices move along (default ``part.boundary``;
+    :meth:`Partition.project_boundary` returns the one rebased at ``x0``)."""
+    bm = part.boundary if boundary is None else boundary
     from um2n.mesh import signed_areas
 
     tri, comm = part.triangles, part.comm
@@ -334,7 +338,7 @@ def untangle_distributed(part: Partition, x0: np.ndarray, x1: np.ndarray, s1: np
     # a triangle counts on the rank that owns its smallest global vertex number among owned ones
     counted = _counted_triangles(part)
     alpha = np.ones(n)
-    x = part.boundary.blend(x0, x1, s1, alpha)
+    x = bm.blend(x0, x1, s1, alpha)
     area = signed_areas(x, tri)
     inverted_before = int(comm.allreduce(int((area[counted] <= 0).sum())))
     small_before = int(comm.allreduce(int((area[counted] <= floor[counted]).sum())))
@@ -351,7 +355,7 @@ def untangle_distributed(part: Partition, x0: np.ndarray, x1: np.ndarray, s1: np
             alpha[verts] = 0.0
         part.exchange(alpha)
         it += 1
-        x = part.boundary.blend(x0, x1, s1, alpha)
+        x = bm.blend(x0, x1, s1, alpha)
         area = signed_areas(x, tri)
         if it > max_halvings + n + 1:
             raise RuntimeError("safeguard did not terminate")
@@ -438,12 +442,7 @@ class DistributedMover:
         proposal = x0 + (y - data.pos.double().numpy()) * L
         x1, s1, local_bm = part.project_boundary(x0, proposal)
         t2 = time.perf_counter()
-        saved = part.boundary
-        part.boundary = local_bm
-        try:
-            x, report = untangle_distributed(part, x0, x1, s1, min_area_ratio=self.min_area_ratio)
-        finally:
-            part.boundary = saved
+        x, report = untangle_distributed(part, x0, x1, s1, min_area_ratio=self.min_area_ratio, boundary=local_bm)
         t3 = time.perf_counter()
         return DistributedMoveResult(points=x, safeguard=report, bytes_exchanged=part.bytes_exchanged,
                                      timings={"model": t1 - t0, "boundary": t2 - t1, "safeguard": t3 - t2},

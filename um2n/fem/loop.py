@@ -41,12 +41,12 @@ Run again with the same output folder and ``resume=True``: the run continues fro
 checkpoint (the diagnostics written after it are dropped and redone), and gives the same
 fields as a run that was never interrupted.
 
-Under MPI (``mpiexec -n N``) the loop runs with ALE and a mover that needs no frozen copy
-(``um2n``, ``none``): every rank holds its vertices and their halo, the path and Courant
-checks and the tangle count are reduced over the ranks, and the network runs distributed
-(:mod:`um2n.distributed`; ``parallel_network = "gathered"``: on the gathered mesh). The
-supermesh remap and the loop's Monge-Ampère mover need the frozen copy, which is serial
-only, and say so.
+Under MPI (``mpiexec -n N``) the loop runs with ALE and any of the three movers: every
+rank holds its vertices and their halo, the path and Courant checks and the tangle count
+are reduced over the ranks, the network runs distributed (:mod:`um2n.distributed`;
+``parallel_network = "gathered"``: on the gathered mesh), and Monge-Ampère runs on the
+distributed mesh with its monitor on a :class:`FrozenMonitor` of the same distribution.
+The supermesh remap (``transfer = "conservative"``) is serial only, and says so.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ import numpy as np
 from um2n.errors import UM2NError
 from um2n.fem.ale import MeshMotion
 from um2n.fem.movers import MOVERS, MoveInfo, Mover, TangleGuard, guarded_move, make_mover
-from um2n.fem.recorder import Recorder
+from um2n.fem.recorder import Recorder, mesh_fingerprint
 from um2n.fem.transfer import TRANSFER_METHODS, FieldTransfer
 from mpi4py import MPI
 
@@ -228,6 +228,28 @@ def _timed(timings: dict, part: str):
     timings[part] += time.perf_counter() - t0
 
 
+class FrozenMonitor:
+    """The monitor on a copy of the mesh as it was before a move.
+
+    The copy shares the mesh's topology, and so its numbering and, under MPI, its
+    distribution, with coordinates of its own (``firedrake.Mesh(Function(coordinates))``):
+    freezing is two copies of local arrays, halos included. It serves a mover that
+    evaluates the monitor at the moving vertices, by point evaluation (Monge-Ampère), when
+    the loop has no supermesh copy (ALE).
+    """
+
+    def __init__(self, mesh):
+        self.mesh = mesh
+        self.frozen = fd.Mesh(fd.Function(mesh.coordinates), name=f"{mesh.name}_before_move")
+        self.monitor = fd.Function(fd.FunctionSpace(self.frozen, "CG", 1), name="monitor")
+
+    def freeze(self, m: fd.Function) -> fd.Function:
+        """``m`` (P1 on the mesh), on the copy frozen where the mesh is now."""
+        self.frozen.coordinates.dat.data_with_halos[:] = self.mesh.coordinates.dat.data_ro_with_halos
+        self.monitor.dat.data_with_halos[:] = m.dat.data_ro_with_halos
+        return self.monitor
+
+
 class _Motion:
     """Steps 2-4 of the cycle: monitor, guarded move, then an ALE window or a remap."""
 
@@ -238,19 +260,23 @@ class _Motion:
         self.max_mesh_courant = max_mesh_courant
         self.guard = TangleGuard(mesh, xi)
         self.transfer = None
+        self.frozen_monitor: FrozenMonitor | None = None
         if mover.moves_mesh:
             if self.ale and not problem.supports_ale:
                 raise UM2NError(f"{type(problem).__name__} has no ALE form: set transfer to "
                                 f"'conservative' or 'interpolate' in its [loop] table")
-            # under ALE the frozen copy only carries the monitor to a mover that asks for it
-            if not self.ale or getattr(mover, "frozen_monitor", True):
-                self.transfer = FieldTransfer(mesh, {} if self.ale else problem.fields(),
-                                              "conservative" if self.ale else transfer)
+            if not self.ale:
+                self.transfer = FieldTransfer(mesh, problem.fields(), transfer)
                 self.monitor = fd.Function(fd.FunctionSpace(self.transfer.frozen, "CG", 1), name="monitor")
+            elif getattr(mover, "frozen_monitor", True):
+                # under ALE a frozen copy only carries the monitor, to a mover that asks for it
+                self.frozen_monitor = FrozenMonitor(mesh)
 
     def _monitor(self) -> fd.Function:
         """The problem's monitor, for the mover (on the frozen copy if there is one)."""
         m = self.problem.monitor()
+        if self.frozen_monitor is not None:
+            return self.frozen_monitor.freeze(m)
         if self.transfer is None:
             return m
         self.transfer.before_move()
@@ -310,13 +336,16 @@ class _Motion:
 def _start(make_problem, make_mesh, recorder: Recorder, resume: bool):
     """``(mesh, problem, reference coordinates, result)``, from the checkpoint when resuming."""
     if resume and recorder.checkpoint_path.exists():
-        mesh, problem, xi, state = recorder.restore(make_problem)
+        built = make_mesh()                      # to check that the checkpoint is of this mesh
+        mesh, problem, xi, state = recorder.restore(make_problem, mesh_fingerprint(built, built.coordinates))
         result = LoopResult(steps=0, t=state["t"], resumed_from_step=state["step"],
                             **{k: state.get(k, 0) for k in LoopResult(0, 0.0).counters})
+        recorder.mesh_id = state.get("mesh_fingerprint") or mesh_fingerprint(mesh, xi)
         return mesh, problem, xi, result
     mesh = make_mesh()
     problem = make_problem(mesh)
     xi = fd.Function(mesh.coordinates.function_space(), name="reference_coordinates").assign(mesh.coordinates)
+    recorder.mesh_id = mesh_fingerprint(mesh, xi)
     return mesh, problem, xi, LoopResult(steps=0, t=0.0)
 
 

@@ -19,7 +19,7 @@ moves never accumulate drift:
   evaluated at the reference vertices (point evaluation on the monitor's own mesh, before
   the move);
 * :class:`MongeAmpereMeshMover`: :class:`um2n.fem.monge_ampere.MongeAmpereMover`, which
-  evaluates the monitor at every iterate by interpolation from the frozen pre-move mesh;
+  evaluates the monitor at every iterate by point evaluation on the frozen pre-move mesh;
 * :class:`StaticMover`: the mesh stays as it is.
 
 :func:`guarded_move` wraps any mover: it counts the elements whose orientation differs from
@@ -166,13 +166,21 @@ class UM2NMeshMover(_ReferenceMover):
 
 
 class MongeAmpereMeshMover(_ReferenceMover):
-    """The Monge-Ampère mover (``rtol``, ``maxiter``: its stopping rule)."""
+    """The Monge-Ampère mover (``rtol``, ``maxiter``: its stopping rule).
+
+    At every iterate the solver takes the monitor at the current vertices by point
+    evaluation on the frozen pre-move mesh (:class:`firedrake.PointEvaluator`, each rank at
+    its own vertices), so the frozen copy may be any mesh: under MPI it shares the moving
+    mesh's distribution.
+    """
 
     name = "ma"
 
     def __init__(self, mesh, xi: np.ndarray, rtol: float, maxiter: int):
         self.rtol, self.maxiter = rtol, maxiter
         self._target: fd.Function | None = None
+        # under MPI the solver builds its own partition of the boundary (no gathered graph)
+        self.needs_graph = mesh.comm.size == 1
         super().__init__(mesh, xi)
 
     def _setup(self, mesh) -> None:
@@ -180,10 +188,21 @@ class MongeAmpereMeshMover(_ReferenceMover):
 
         self.solver = MongeAmpereMover(mesh, self._monitor_on, rtol=self.rtol, maxiter=self.maxiter,
                                        graph=self.graph)
+        self._at_vertices = fd.Function(fd.FunctionSpace(mesh, "CG", 1), name="monitor_at_iterate")
+        self._owned = self._at_vertices.dat.data_ro.shape[0]     # the owned vertices come first
 
     def _monitor_on(self, mesh) -> fd.Function:
-        """The monitor the solver evaluates at each iterate: the target of the current move."""
-        return self._target
+        """The monitor the solver evaluates at each iterate: the target of the current move,
+        at the vertices of ``mesh`` where they are now."""
+        source = self._target.function_space().mesh()
+        tolerance = source.tolerance
+        try:
+            points = np.array(mesh.coordinates.dat.data_ro[:self._owned])
+            evaluator = fd.PointEvaluator(source, points, tolerance=POINT_TOLERANCE, redundant=False)
+            self._at_vertices.dat.data[:] = evaluator.evaluate(self._target)
+        finally:
+            source.tolerance = tolerance
+        return self._at_vertices
 
     def move(self, mesh, monitor: fd.Function) -> MoveInfo:
         self._target = monitor
@@ -202,11 +221,6 @@ def make_mover(name: str, mesh, xi: np.ndarray, *, weights: str | None = None, m
     if name == "um2n":
         return UM2NMeshMover(mesh, xi, weights, distributed=parallel_network == "distributed")
     if name == "ma":
-        if mesh.comm.size > 1:
-            raise UM2NError(f"the moving-mesh loop runs the Monge-Ampere mover on one MPI rank only ({mesh.comm.size} "
-                            f"ranks here): it evaluates the monitor at every iterate on a frozen copy of the mesh, "
-                            f"which is serial only (the solver itself, um2n.fem.monge_ampere, runs in parallel); "
-                            f"under MPI, use mover 'um2n'")
         return MongeAmpereMeshMover(mesh, xi, ma_rtol, ma_maxiter)
     raise UM2NError(f"mover must be one of {', '.join(MOVERS)}, not {name!r}")
 

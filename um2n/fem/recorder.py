@@ -11,7 +11,7 @@ In the run's output folder:
   mesh, evenly spaced over the run;
 * ``checkpoint.h5``: a Firedrake ``CheckpointFile`` (mesh, reference and current
   coordinates, prognostic fields, the ALE window's start and target coordinates, and the
-  loop's counters as a JSON attribute) every
+  loop's counters and the mesh's :func:`mesh_fingerprint` as a JSON attribute) every
   ``checkpoint_every`` steps;
 * ``summary.json``: the run's result at its end.
 
@@ -30,10 +30,43 @@ from pathlib import Path
 import firedrake as fd
 import numpy as np
 
+from um2n.errors import UM2NError
 from um2n.io import atomic_path, save_figure
 
 CHECKPOINT = "checkpoint.h5"
 DIAGNOSTICS = "diagnostics.csv"
+
+
+def mesh_fingerprint(mesh, coordinates: fd.Function) -> dict:
+    r"""What identifies a mesh whatever its numbering and distribution over ranks.
+
+    The global numbers of vertices and cells, and the mean :math:`\bar x` and the second
+    central moments :math:`\overline{(x_i - \bar x_i)(x_j - \bar x_j)}` of the vertex
+    positions ``coordinates`` (P1, the owned vertices of every rank), each a sum reduced
+    over the ranks.
+    """
+    comm = mesh.comm
+    X = np.asarray(coordinates.dat.data_ro, dtype=float)
+    n = comm.allreduce(X.shape[0])
+    mean = comm.allreduce(X.sum(axis=0)) / n
+    D = X - mean
+    second = comm.allreduce(D.T @ D) / n
+    return {"vertices": int(n), "cells": int(comm.allreduce(mesh.cell_set.size)),
+            "mean": mean.tolist(), "second_moments": second.ravel().tolist()}
+
+
+def same_mesh(a: dict, b: dict, rtol: float = 1e-8) -> bool:
+    """Whether two :func:`mesh_fingerprint` s are of one mesh (moments to ``rtol`` of its size)."""
+    if (a["vertices"], a["cells"]) != (b["vertices"], b["cells"]):
+        return False
+    size2 = max(np.trace(np.reshape(a["second_moments"], (len(a["mean"]),) * 2)), np.finfo(float).tiny)
+    return bool(np.all(np.abs(np.subtract(a["mean"], b["mean"])) <= rtol * np.sqrt(size2))
+                and np.all(np.abs(np.subtract(a["second_moments"], b["second_moments"])) <= rtol * size2))
+
+
+def _describe(fp: dict) -> str:
+    return (f"{fp['vertices']} vertices, {fp['cells']} cells, centred at "
+            f"({', '.join(f'{v:.6g}' for v in fp['mean'])})")
 
 
 def read_diagnostics(path: str | Path) -> list[dict]:
@@ -71,17 +104,26 @@ class Recorder:
         self._vtk = None
         self._snap_steps: set[int] = set()
         self._problem = None
+        #: the run's :func:`mesh_fingerprint` (of its reference mesh), saved with each checkpoint
+        self.mesh_id: dict | None = None
 
     # ------------------------------------------------------------------ restart
     @property
     def checkpoint_path(self) -> Path:
         return self.out / CHECKPOINT
 
-    def restore(self, make_problem):
+    def restore(self, make_problem, expected_mesh: dict | None = None):
         """Rebuild the run from ``checkpoint.h5``: ``(mesh, problem, reference coordinates,
-        state)``; ``state`` holds ``step``, ``t`` and the loop's counters."""
+        state)``; ``state`` holds ``step``, ``t``, the loop's counters and the mesh's
+        fingerprint. ``expected_mesh``: the :func:`mesh_fingerprint` of the mesh the run's
+        settings build; a checkpoint of another mesh is refused (on every rank alike)."""
         with fd.CheckpointFile(str(self.checkpoint_path), "r") as cf:
             state = json.loads(cf.get_attr("/", "um2n_state"))
+            saved_mesh = state.get("mesh_fingerprint")
+            if expected_mesh is not None and saved_mesh is not None and not same_mesh(saved_mesh, expected_mesh):
+                raise UM2NError(f"{self.checkpoint_path}: the checkpoint is of another mesh ({_describe(saved_mesh)}) "
+                                f"than the one these settings build ({_describe(expected_mesh)}); resume with the "
+                                f"settings of the run that wrote it, or start in another output folder")
             mesh = cf.load_mesh(state["mesh_name"])
             xi = cf.load_function(mesh, "reference_coordinates")
             current = cf.load_function(mesh, "current_coordinates")
@@ -114,7 +156,8 @@ class Recorder:
                 cf.save_function(mesh.coordinates, name="current_coordinates")
                 for name, f in fields.items():
                     cf.save_function(f, name=name)
-                cf.set_attr("/", "um2n_state", json.dumps({**state, "mesh_name": mesh.name}))
+                cf.set_attr("/", "um2n_state", json.dumps({**state, "mesh_name": mesh.name,
+                                                            "mesh_fingerprint": self.mesh_id}))
         self.write_diagnostics()
 
     # ------------------------------------------------------------------ output

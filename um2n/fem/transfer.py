@@ -79,7 +79,7 @@ class FieldTransfer:
         if mesh.comm.size > 1:
             raise UM2NError(f"the supermesh transfer and the frozen pre-move copy of the mesh run on one MPI rank "
                             f"only ({mesh.comm.size} ranks here): under MPI, move the mesh continuously "
-                            f"(transfer = 'ale') with a mover that needs no frozen copy ('um2n')")
+                            f"(transfer = 'ale')")
         self.mesh = mesh
         self.fields = dict(fields)
         methods = method if isinstance(method, dict) else {name: method for name in self.fields}

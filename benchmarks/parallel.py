@@ -10,9 +10,13 @@ and the bytes it sent during the move (halo exchanges and reductions). The seria
 (:class:`um2n.mover.UM2NMover`, one process, whole mesh) runs beside it at the same N.
 Every configuration runs in a process of its own (``mpiexec -n R``), one after the other.
 
+With ``--tohoku-T``, the strong scaling of the loop itself: one moving-mesh Tohoku run
+(UM2N, ALE, the twice-refined mesh) on each number of ranks, its wall time and the loop's
+parts (solve, monitor, move, mesh velocity, output) on the slowest rank.
+
 Usage::
 
-    bash install/run.sh benchmarks/parallel.py [--sizes 100000 1000000] [--ranks 1 2]
+    bash install/run.sh benchmarks/parallel.py [--sizes 100000 1000000] [--ranks 1 2] [--tohoku-T 1200]
 
 Prints JSON and writes ``benchmarks/results/parallel.json``.
 """
@@ -123,6 +127,37 @@ def worker(n_target: int, mode: str) -> None:
         print(json.dumps(out))
 
 
+#: the moving-mesh Tohoku run of the strong-scaling study: the twice-refined mesh, UM2N
+#: moving it continuously (ALE), a move every 5 steps of 60 s; ``T`` is set by ``--tohoku-T``
+TOHOKU = {"refine": 2, "loop.mover": "um2n", "loop.move_every": 5, "loop.checkpoint_every": 10_000,
+          "loop.progress": False, "loop.snapshots": 0, "loop.write_vtk": False}
+
+
+def tohoku_worker(T: float, out: str) -> None:
+    """One moving-mesh Tohoku run on this communicator: wall time of the run and of each
+    part of the loop (the slowest rank), peak memory per rank."""
+    import petsc4py
+
+    petsc4py.init(sys.argv[:1])                  # PETSc is not to read this script's options
+    from mpi4py import MPI
+
+    from um2n.fem.study import Variant, get_case
+
+    comm = MPI.COMM_WORLD
+    case = get_case("tohoku")
+    cfg = Variant("scaling", {**TOHOKU, "T": T}).apply(case.config(), out)
+    comm.Barrier()
+    t0 = time.perf_counter()
+    res = case.run(cfg)
+    wall = comm.allreduce(time.perf_counter() - t0, op=MPI.MAX)
+    timings = {k: comm.allreduce(float(v), op=MPI.MAX) for k, v in sorted(res.timings.items())}
+    rss = comm.gather(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, root=0)
+    if comm.rank == 0:
+        print(json.dumps({"case": "tohoku", "ranks": comm.size, "vertices": res.summary.get("vertices"),
+                          "T": T, "steps": res.steps, "moves": res.moves, "max_inverted": res.max_inverted,
+                          "wall_s": wall, "timings_s": timings, "peak_rss_mb": rss}))
+
+
 #: Assumptions of :func:`cost_model` for a cluster (not measured here): point-to-point and
 #: per-stage collective latency, inverse bandwidth, neighbour ranks of a 2D partition.
 CLUSTER = {"latency_s": 2e-6, "seconds_per_byte": 1 / 10e9, "neighbours": 6}
@@ -173,13 +208,20 @@ def cost_model(runs: list[dict]) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[100_000, 1_000_000])
     ap.add_argument("--ranks", type=int, nargs="+", default=[1, 2])
     ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "results" / "parallel.json"))
+    ap.add_argument("--tohoku-T", type=float, default=0.0, metavar="SECONDS",
+                    help="also the strong scaling of a moving-mesh Tohoku run on the twice-refined mesh, "
+                         "this long (simulated seconds; steps of 60 s), on each of --ranks (default: not run)")
     ap.add_argument("--worker", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
+    ap.add_argument("--tohoku-worker", nargs=2, metavar=("T", "OUT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
         worker(int(args.worker[0]), args.worker[1])
+        return 0
+    if args.tohoku_worker:
+        tohoku_worker(float(args.tohoku_worker[0]), args.tohoku_worker[1])
         return 0
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", OMP_NUM_THREADS="1",
                OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
@@ -197,6 +239,23 @@ def main() -> int:
     record = {"benchmark": "distributed network", "monitor": MONITOR,
               "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}, "runs": runs,
               "cost_model": cost_model(runs)}
+    if args.tohoku_T > 0:
+        import tempfile
+
+        scaling = []
+        for ranks in args.ranks:
+            with tempfile.TemporaryDirectory() as out:
+                cmd = ["mpiexec", "-n", str(ranks), sys.executable, __file__, "--tohoku-worker",
+                       str(args.tohoku_T), out]
+                proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            scaling.append({"ranks": ranks, "error": proc.stderr[-800:]} if proc.returncode
+                           else json.loads(proc.stdout.strip().splitlines()[-1]))
+            print(json.dumps(scaling[-1]), file=sys.stderr, flush=True)
+        base = next((r["wall_s"] for r in scaling if r.get("ranks") == 1 and "wall_s" in r), None)
+        for r in scaling:
+            if base and "wall_s" in r:
+                r["speedup"] = base / r["wall_s"]
+        record["tohoku_strong_scaling"] = {"settings": TOHOKU, "T": args.tohoku_T, "runs": scaling}
     text = json.dumps(record, indent=2)
     print(text)
     from um2n.io import atomic_path

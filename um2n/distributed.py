@@ -260,21 +260,34 @@ class Partition:
     def num_vertices(self) -> int:
         return len(self.global_ids)
 
-    def exchange(self, t):
-        """Overwrite the ghosts' rows of ``t`` (a tensor or array, rows = local vertices) with
-        their owners' rows, in place; returns ``t``."""
-        a = t.detach().numpy() if isinstance(t, torch.Tensor) else t
+    def exchange(self, *tensors):
+        """Overwrite the ghosts' rows of each of ``tensors`` (tensors or arrays, rows = local
+        vertices) with their owners' rows, in place, in one message per neighbouring rank;
+        returns the first."""
+        arrays = [t.detach().numpy() if isinstance(t, torch.Tensor) else t for t in tensors]
+        dtype = np.result_type(*arrays)
+        widths = [int(np.prod(a.shape[1:], dtype=np.int64)) for a in arrays]
+        cuts = np.cumsum([0] + widths)
+
+        def pack(idx):
+            buf = np.empty((len(idx), int(cuts[-1])), dtype=dtype)
+            for a, lo, hi in zip(arrays, cuts[:-1], cuts[1:]):
+                buf[:, lo:hi] = a[idx].reshape(len(idx), hi - lo)
+            return buf
+
         # point to point with the neighbouring ranks only (their lists are fixed at construction)
-        recv = {r: np.empty((len(idx),) + a.shape[1:], dtype=a.dtype) for r, idx in enumerate(self._recv) if len(idx)}
-        send = {r: np.ascontiguousarray(a[idx]) for r, idx in enumerate(self._send) if len(idx)}
+        recv = {r: np.empty((len(idx), int(cuts[-1])), dtype=dtype) for r, idx in enumerate(self._recv) if len(idx)}
+        send = {r: pack(idx) for r, idx in enumerate(self._send) if len(idx)}
         reqs = [self.comm.Irecv(buf, source=r, tag=71) for r, buf in recv.items()]
         reqs += [self.comm.Isend(buf, dest=r, tag=71) for r, buf in send.items()]
         MPI.Request.Waitall(reqs)
         for r, buf in recv.items():
-            a[self._recv[r]] = buf
+            idx = self._recv[r]
+            for a, lo, hi in zip(arrays, cuts[:-1], cuts[1:]):
+                a[idx] = buf[:, lo:hi].reshape((len(idx),) + a.shape[1:])
         self.bytes_exchanged += sum(x.nbytes for x in send.values())
         self.exchanges += 1
-        return t
+        return tensors[0]
 
     def _reduce(self, t, op):
         a = np.ascontiguousarray(t.detach().numpy() if isinstance(t, torch.Tensor) else t)
@@ -455,8 +468,8 @@ class _Hooks:
     def __init__(self, part: Partition):
         self.part, self.num_owned = part, part.num_owned
 
-    def exchange(self, t):
-        return self.part.exchange(t)
+    def exchange(self, *tensors):
+        return self.part.exchange(*tensors)
 
     def sum(self, t):
         return self.part.sum(t)

@@ -465,8 +465,7 @@ class UM2N(nn.Module):
         for layer in self.deformer:
             z, y = layer(z, y, data.deform_edge_index, gate)
             if dist is not None:
-                zy = dist.exchange(torch.cat([z, y], dim=-1))
-                z, y = zy[:, :-2], zy[:, -2:]
+                dist.exchange(z, y)
             ys.append(y)
         return ys if return_all else y
 

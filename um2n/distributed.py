@@ -451,12 +451,13 @@ class DistributedMover:
         data.dist = _Hooks(part)
         with retained_heap(part.num_vertices >= RETAINED_HEAP_MIN_VERTICES):
             y = self.model(data).double().numpy()
-        t1 = time.perf_counter()
-        proposal = x0 + (y - data.pos.double().numpy()) * L
-        x1, s1, local_bm = part.project_boundary(x0, proposal)
-        t2 = time.perf_counter()
-        x, report = untangle_distributed(part, x0, x1, s1, min_area_ratio=self.min_area_ratio, boundary=local_bm)
-        t3 = time.perf_counter()
+            t1 = time.perf_counter()
+            proposal = x0 + (y - data.pos.double().numpy()) * L
+            x1, s1, local_bm = part.project_boundary(x0, proposal)
+            t2 = time.perf_counter()
+            x, report = untangle_distributed(part, x0, x1, s1, min_area_ratio=self.min_area_ratio,
+                                             boundary=local_bm)
+            t3 = time.perf_counter()
         return DistributedMoveResult(points=x, safeguard=report, bytes_exchanged=part.bytes_exchanged,
                                      timings={"model": t1 - t0, "boundary": t2 - t1, "safeguard": t3 - t2},
                                      exchanges=part.exchanges, reductions=part.reductions)

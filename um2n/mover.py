@@ -30,7 +30,8 @@ from um2n.safeguard import SafeguardReport, untangle
 
 #: The trained weights shipped inside the package: the default of :class:`UM2NMover`.
 DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "um2n.safetensors"
-#: From this many vertices in a batch, the forward pass runs in :func:`um2n.heap.retained_heap`.
+#: From this many vertices in a batch, the move (forward pass, boundary, safeguard) runs in
+#: :func:`um2n.heap.retained_heap`.
 RETAINED_HEAP_MIN_VERTICES = 50_000
 #: Seed of the random initialisation used when the shipped weights file is missing.
 RANDOM_INIT_SEED = 0
@@ -130,22 +131,22 @@ class UM2NMover:
         t0 = time.perf_counter()
         datas = [mesh_data(g, v) for g, v in zip(graphs, values)]
         batch = Batch.from_data_list(datas)
+        results = []
         with retained_heap(batch.num_nodes >= RETAINED_HEAP_MIN_VERTICES):
             y = self.model(batch).double()
-        t_model = (time.perf_counter() - t0) / len(graphs)
-        results = []
-        for k, (g, v, d) in enumerate(zip(graphs, values, datas)):
-            t1 = time.perf_counter()
-            a, b = int(batch.ptr[k]), int(batch.ptr[k + 1])
-            disp = (y[a:b] - d.pos.double()).numpy() * float(d.scale)
-            x0 = g.points
-            x1, s1 = g.boundary.project(x0, x0 + disp)
-            t2 = time.perf_counter()
-            x, report = untangle(g, x0, x1, s1, min_area_ratio=self.min_area_ratio)
-            t3 = time.perf_counter()
-            results.append(MoveResult(
-                points=x, raw_points=x1, monitor=v, safeguard=report,
-                boundary_deviation=g.boundary.deviation(x),
-                timings={"model": t_model, "boundary": t2 - t1, "safeguard": t3 - t2},
-            ))
+            t_model = (time.perf_counter() - t0) / len(graphs)
+            for k, (g, v, d) in enumerate(zip(graphs, values, datas)):
+                t1 = time.perf_counter()
+                a, b = int(batch.ptr[k]), int(batch.ptr[k + 1])
+                disp = (y[a:b] - d.pos.double()).numpy() * float(d.scale)
+                x0 = g.points
+                x1, s1 = g.boundary.project(x0, x0 + disp)
+                t2 = time.perf_counter()
+                x, report = untangle(g, x0, x1, s1, min_area_ratio=self.min_area_ratio)
+                t3 = time.perf_counter()
+                results.append(MoveResult(
+                    points=x, raw_points=x1, monitor=v, safeguard=report,
+                    boundary_deviation=g.boundary.deviation(x),
+                    timings={"model": t_model, "boundary": t2 - t1, "safeguard": t3 - t2},
+                ))
         return results

@@ -10,13 +10,22 @@ values `um2n generate` does not use by default):
   error against the exact solution gives the error reduction
   ER = (e_uniform - e_moved) / e_uniform of each mover;
 * the number of inverted elements of each moved mesh;
-* the move time of MA (relaxation, rtol 1e-3) and of UM2N (warm model), on the same mesh
-  and monitor, in the same run.
+* the move time of MA and of UM2N on the same mesh and monitor, in the same run, both
+  *warm*: MA with the faster of its two methods (quasi-Newton and relaxation, each timed;
+  rtol 1e-3) among those that converge on the case, the first call of each (set-up and
+  kernel compilation) timed apart; UM2N after a first move of the same mesh;
+* a speed study: a few of the cases meshed to about 300, 2,500 and 10,000 vertices, and the
+  median ratio of the warm times at each size.
+
+The summary gives the whole distribution of the error reductions: means, medians, the
+cases where UM2N is at least as good as MA and where it is not, the worst case of each,
+and the cases where a mover makes the error more than 5 % worse than the uniform mesh.
 
 Prints JSON (one record per case and a summary) and writes it, with a plot, under
 benchmarks/results/. Usage:
 
-    bash install/run.sh benchmarks/um2n_vs_ma.py [--cases 20] [--weights W.safetensors]
+    bash install/run.sh benchmarks/um2n_vs_ma.py [--cases 20] [--speed-vertices 300 2500 10000]
+        [--weights W.safetensors]
 """
 
 from __future__ import annotations
@@ -64,38 +73,71 @@ def helmholtz_error(mesh, sources) -> float:
     return math.sqrt(fd.assemble((uh - u_exact) ** 2 * fd.dx(degree=8)))
 
 
-def run_case(cfg: GenerateConfig, index: int, mover: UM2NMover, work: Path) -> dict:
-    s = draw_sample(cfg, index)
-    msh = mesh_polygon(np.array(s.outer), None if s.hole is None else np.array(s.hole), s.lc,
-                       work / f"case{index}.msh", seed=s.seed % (2 ** 31))
-    mesh = fd.Mesh(str(msh))
-    graph = mesh_graph(mesh)
-    sources = [Source(**d) for d in s.sources]
-    monitor = hessian_monitor_function(sources, cfg.alpha, mesh, cfg.power)
-    xi = np.array(mesh.coordinates.dat.data_ro)
-    m0 = np.array(fd.Function(fd.FunctionSpace(mesh, "CG", 1)).interpolate(monitor(mesh)).dat.data_ro)
-    e_uniform = helmholtz_error(mesh, sources)
-    rec = {"case": index, "domain": s.domain, "lc": s.lc, "vertices": graph.num_vertices,
-           "sources": len(sources), "e_uniform": e_uniform}
-    # Monge-Ampère
-    ma = MongeAmpereMover(mesh, monitor, rtol=cfg.ma_rtol, maxiter=cfg.ma_maxiter, graph=graph)
-    t0 = time.perf_counter()
-    try:
+def time_ma(mesh, monitor, graph, cfg: GenerateConfig, xi: np.ndarray) -> dict:
+    """Monge-Ampère with the faster of its two methods (quasi-Newton and relaxation) among
+    those that converge here, timed warm: each method's first call (set-up and kernel
+    compilation included) is timed apart, then the mesh is reset and moved again, and that
+    second move is its time. The mesh is left moved by the faster method."""
+    failures, runs = {}, {}
+    for method in ("quasi_newton", "relaxation"):
+        mesh.coordinates.dat.data[:] = xi
+        t0 = time.perf_counter()
+        try:
+            ma = MongeAmpereMover(mesh, monitor, method=method, rtol=cfg.ma_rtol, maxiter=cfg.ma_maxiter, graph=graph)
+            ma.move()
+        except ConvergenceError as exc:
+            failures[method] = str(exc)
+            continue
+        cold = time.perf_counter() - t0
+        mesh.coordinates.dat.data[:] = xi
+        t0 = time.perf_counter()
         res = ma.move()
-        rec["ma_time_s"] = time.perf_counter() - t0
-        rec["ma_iterations"] = res.iterations
-        rec["ma_inverted"] = count_inverted(mesh.coordinates.dat.data_ro, graph.triangles)
-        rec["e_ma"] = helmholtz_error(mesh, sources)
-        rec["er_ma"] = (e_uniform - rec["e_ma"]) / e_uniform
-    except ConvergenceError as exc:
-        rec["ma_time_s"] = time.perf_counter() - t0
-        rec["ma_error"] = str(exc)
-    mesh.coordinates.dat.data[:] = xi
-    # UM2N (warm: the first call of a session pays one-off allocations)
+        runs[method] = {"time_s": time.perf_counter() - t0, "first_call_s": cold, "iterations": res.iterations,
+                        "points": np.array(mesh.coordinates.dat.data_ro)}
+    if not runs:
+        mesh.coordinates.dat.data[:] = xi
+        return {"ma_error": "; ".join(f"{k}: {v}" for k, v in failures.items())}
+    best = min(runs, key=lambda m: runs[m]["time_s"])
+    mesh.coordinates.dat.data[:] = runs[best]["points"]
+    out = {"ma_method": best, "ma_time_s": runs[best]["time_s"], "ma_first_call_s": runs[best]["first_call_s"],
+           "ma_iterations": runs[best]["iterations"],
+           "ma_times_s": {m: r["time_s"] for m, r in runs.items()}}
+    return {**out, "ma_failed": failures} if failures else out
+
+
+def time_um2n(mover: UM2NMover, graph, m0: np.ndarray):
+    """UM2N's move, warm (the first call of a mesh pays one-off allocations): (result, time)."""
     mover.move(graph, m0)
     t0 = time.perf_counter()
     out = mover.move(graph, m0)
-    rec["um2n_time_s"] = time.perf_counter() - t0
+    return out, time.perf_counter() - t0
+
+
+def _case_mesh(cfg: GenerateConfig, index: int, work: Path, lc: float | None = None):
+    s = draw_sample(cfg, index)
+    lc = s.lc if lc is None else lc
+    msh = mesh_polygon(np.array(s.outer), None if s.hole is None else np.array(s.hole), lc,
+                       work / f"case{index}_{lc:.5f}.msh", seed=s.seed % (2 ** 31))
+    mesh = fd.Mesh(str(msh))
+    sources = [Source(**d) for d in s.sources]
+    monitor = hessian_monitor_function(sources, cfg.alpha, mesh, cfg.power)
+    m0 = np.array(fd.Function(fd.FunctionSpace(mesh, "CG", 1)).interpolate(monitor(mesh)).dat.data_ro)
+    return s, mesh, mesh_graph(mesh), sources, monitor, m0
+
+
+def run_case(cfg: GenerateConfig, index: int, mover: UM2NMover, work: Path) -> dict:
+    s, mesh, graph, sources, monitor, m0 = _case_mesh(cfg, index, work)
+    xi = np.array(mesh.coordinates.dat.data_ro)
+    e_uniform = helmholtz_error(mesh, sources)
+    rec = {"case": index, "domain": s.domain, "lc": s.lc, "vertices": graph.num_vertices,
+           "sources": len(sources), "e_uniform": e_uniform}
+    rec.update(time_ma(mesh, monitor, graph, cfg, xi))
+    if "ma_method" in rec:
+        rec["ma_inverted"] = count_inverted(mesh.coordinates.dat.data_ro, graph.triangles)
+        rec["e_ma"] = helmholtz_error(mesh, sources)
+        rec["er_ma"] = (e_uniform - rec["e_ma"]) / e_uniform
+    mesh.coordinates.dat.data[:] = xi
+    out, rec["um2n_time_s"] = time_um2n(mover, graph, m0)
     rec["um2n_inverted"] = count_inverted(out.points, graph.triangles)
     rec["um2n_safeguard_limited"] = out.safeguard.limited_vertices
     mesh.coordinates.dat.data[:] = out.points
@@ -105,21 +147,64 @@ def run_case(cfg: GenerateConfig, index: int, mover: UM2NMover, work: Path) -> d
     return rec
 
 
+def speed_case(cfg: GenerateConfig, index: int, target: int, mover: UM2NMover, work: Path) -> dict:
+    """The move times of MA (warm, faster method) and UM2N (warm) on case ``index`` meshed to
+    about ``target`` vertices (the mesh size scaled from the case's own)."""
+    s = draw_sample(cfg, index)
+    n0 = _case_mesh(cfg, index, work)[2].num_vertices
+    lc = s.lc * math.sqrt(n0 / target)
+    _, mesh, graph, _, monitor, m0 = _case_mesh(cfg, index, work, lc)
+    xi = np.array(mesh.coordinates.dat.data_ro)
+    rec = {"case": index, "domain": s.domain, "target": target, "lc": lc, "vertices": graph.num_vertices}
+    rec.update(time_ma(mesh, monitor, graph, cfg, xi))
+    mesh.coordinates.dat.data[:] = xi
+    _, rec["um2n_time_s"] = time_um2n(mover, graph, m0)
+    if "ma_time_s" in rec:
+        rec["speedup"] = rec["ma_time_s"] / rec["um2n_time_s"]
+    return rec
+
+
 def summary(records: list[dict]) -> dict:
+    """Means, medians, wins and losses of the error reductions, tangles and warm times."""
     broken = [r for r in records if "error" in r]
     records = [r for r in records if "error" not in r]
     ok = [r for r in records if "er_ma" in r]
-    er_ma = float(np.mean([r["er_ma"] for r in ok])) if ok else float("nan")
-    er_um2n = float(np.mean([r["er_um2n"] for r in ok])) if ok else float("nan")
-    t_ma = float(np.median([r["ma_time_s"] for r in ok])) if ok else float("nan")
-    t_um2n = float(np.median([r["um2n_time_s"] for r in ok])) if ok else float("nan")
+    if not ok:
+        return {"cases": len(records), "broken_cases": len(broken), "cases_with_ma": 0}
+    er_ma = np.array([r["er_ma"] for r in ok])
+    er_um2n = np.array([r["er_um2n"] for r in ok])
+    t_ma = float(np.median([r["ma_time_s"] for r in ok]))
+    t_um2n = float(np.median([r["um2n_time_s"] for r in ok]))
+    worst = int(np.argmin(er_um2n))
     return {
         "cases": len(records), "broken_cases": len(broken), "cases_with_ma": len(ok),
-        "mean_er_ma": er_ma, "mean_er_um2n": er_um2n, "er_ratio_um2n_over_ma": er_um2n / er_ma if ok and er_ma > 0 else None,
+        "ma_methods": {m: sum(r["ma_method"] == m for r in ok) for m in ("quasi_newton", "relaxation")},
+        "mean_er_ma": float(er_ma.mean()), "mean_er_um2n": float(er_um2n.mean()),
+        "median_er_ma": float(np.median(er_ma)), "median_er_um2n": float(np.median(er_um2n)),
+        "median_er_ratio_um2n_over_ma": float(np.median(er_um2n) / np.median(er_ma)) if np.median(er_ma) > 0 else None,
+        "um2n_at_least_ma": int((er_um2n >= er_ma).sum()), "um2n_below_ma": int((er_um2n < er_ma).sum()),
+        "worst_er_um2n": {"case": ok[worst]["case"], "er_um2n": float(er_um2n[worst]), "er_ma": float(er_ma[worst])},
+        "worst_er_ma": float(er_ma.min()),
+        "um2n_worse_than_uniform_by_5pc": int((er_um2n < -0.05).sum()),
+        "ma_worse_than_uniform_by_5pc": int((er_ma < -0.05).sum()),
         "um2n_inverted_total": int(sum(r["um2n_inverted"] for r in records)),
         "ma_inverted_total": int(sum(r.get("ma_inverted", 0) for r in ok)),
-        "median_ma_time_s": t_ma, "median_um2n_time_s": t_um2n, "speedup_median": t_ma / t_um2n if ok else None,
+        "median_ma_time_s": t_ma, "median_um2n_time_s": t_um2n, "speedup_median": t_ma / t_um2n,
     }
+
+
+def speed_summary(records: list[dict]) -> list[dict]:
+    """Per target size: the median vertices, warm times and speed ratio."""
+    out = []
+    for target in sorted({r["target"] for r in records}):
+        rs = [r for r in records if r["target"] == target and "speedup" in r]
+        if rs:
+            out.append({"target_vertices": target, "cases": len(rs),
+                        "median_vertices": float(np.median([r["vertices"] for r in rs])),
+                        "median_ma_time_s": float(np.median([r["ma_time_s"] for r in rs])),
+                        "median_um2n_time_s": float(np.median([r["um2n_time_s"] for r in rs])),
+                        "median_speedup": float(np.median([r["speedup"] for r in rs]))})
+    return out
 
 
 def plot(records: list[dict], path: Path) -> None:
@@ -150,31 +235,39 @@ def main() -> int:
     ap.add_argument("--cases", type=int, default=20)
     ap.add_argument("--seed", type=int, default=1_000_003, help="held-out seed (training uses 0 by default)")
     ap.add_argument("--lc", type=float, nargs="+", default=[0.055, 0.065], help="held-out mesh sizes")
+    ap.add_argument("--speed-vertices", type=int, nargs="*", default=[300, 2500, 10000],
+                    help="mesh sizes (about this many vertices) of the speed study")
+    ap.add_argument("--speed-cases", type=int, default=3, help="held-out cases per size of the speed study")
     ap.add_argument("--weights", help="UM2N weights (default: the shipped ones)")
     ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks/results/um2n_vs_ma.json"))
     args = ap.parse_args()
     cfg = GenerateConfig(out="(held-out)", seed=args.seed, lcs=tuple(args.lc))
     mover = UM2NMover(weights=args.weights)
-    records = []
+    records, speed = [], []
     partial = Path(args.output).with_suffix(".partial.jsonl")
     partial.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as work, open(partial, "w") as log:
-        for i in range(args.cases):
+        jobs = [("er", i, None) for i in range(args.cases)]
+        jobs += [("speed", i, n) for n in args.speed_vertices for i in range(args.speed_cases)]
+        for kind, i, n in jobs:
             try:
-                rec = run_case(cfg, i, mover, Path(work))
+                rec = run_case(cfg, i, mover, Path(work)) if kind == "er" else speed_case(cfg, i, n, mover, Path(work))
             except Exception as exc:          # a broken case is reported, the others still run
-                rec = {"case": i, "error": f"{type(exc).__name__}: {exc}"}
-            records.append(rec)
-            log.write(json.dumps(rec) + "\n")
+                rec = {"case": i, "error": f"{type(exc).__name__}: {exc}", **({"target": n} if n else {})}
+            (records if kind == "er" else speed).append(rec)
+            log.write(json.dumps({"study": kind, **rec}) + "\n")
             log.flush()
-            print(json.dumps(rec), file=sys.stderr, flush=True)
+            print(json.dumps({"study": kind, **rec}), file=sys.stderr, flush=True)
     records = [r for r in records if "error" not in r] + [r for r in records if "error" in r]
     out = {"benchmark": "UM2N vs Monge-Ampere, held-out Helmholtz cases", "weights": mover.weights_info,
-           "seed": args.seed, "lcs": args.lc, "summary": summary(records), "cases": records}
+           "seed": args.seed, "lcs": args.lc, "summary": summary(records),
+           "speed": speed_summary([r for r in speed if "error" not in r]), "cases": records, "speed_cases": speed}
     text = json.dumps(out, indent=2)
     print(text)
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(text)
+    from um2n.io import atomic_path
+
+    with atomic_path(args.output) as tmp:
+        Path(tmp).write_text(text)
     plot(records, Path(args.output).with_suffix(".png"))
     return 0
 

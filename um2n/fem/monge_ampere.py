@@ -48,15 +48,23 @@ Boundaries. :math:`\partial\phi/\partial n = 0` (natural in both forms) lets ver
 along the boundary; the boundary model of :class:`um2n.mesh.MeshGraph` then puts every
 boundary vertex exactly on its segment or curve (circles included) and keeps corners fixed.
 Holes and several boundary loops are handled the same way. The signed areas of the final
-mesh are checked; a tangled result raises instead of being returned.
+mesh are checked: the discrete map :math:`\xi + \nabla\phi` of a converged solution can
+still invert a triangle (next to a re-entrant corner, say); such a mesh is repaired by
+UM2N's untangling safeguard (:func:`um2n.safeguard.untangle`: the moves of the vertices of
+inverted triangles are shortened), and the result counts the vertices it touched
+(``repair=False``: it raises instead).
+
+Continuation. When the direct solve fails, :meth:`MongeAmpereMover.move` solves again for
+the monitors :math:`m^s`, :math:`s` rising in stages from 0 (uniform) to 1 (the target),
+each stage started from the previous solution, and halves a stage that fails.
 
 Failure (no convergence within ``maxiter``, divergence, a non-finite residual, or a tangled
-mesh) raises :class:`~um2n.errors.ConvergenceError` and restores the mesh to where it started.
+mesh, and then of the continuation) raises :class:`~um2n.errors.ConvergenceError` and restores the mesh to where it started.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import firedrake as fd
@@ -121,6 +129,12 @@ class MongeAmpereResult:
     residual: float
     residuals: list
     method: str
+    #: the amplitudes :math:`s` of the monitor :math:`m^s` solved for, in order, when the
+    #: direct solve failed and continuation reached the target (empty otherwise)
+    continuation: list = field(default_factory=list)
+    #: vertices whose move the untangling safeguard shortened, when the converged mesh was
+    #: tangled and ``repair`` is on (0: the mesh is the solution's own)
+    repaired_vertices: int = 0
 
 
 MonitorFunction = Callable[[object], object]
@@ -148,13 +162,26 @@ class MongeAmpereMover:
     divergence_factor : float
         Stop with :class:`ConvergenceError` when the residual grows above this factor
         times the initial one.
+    continuation : int
+        When the direct solve fails, solve again by continuation in the monitor's amplitude
+        in this many stages (0: never): see :meth:`move`.
+    repair : bool
+        When the converged mesh is tangled, shorten the moves around the inverted triangles
+        with the untangling safeguard of UM2N (:func:`um2n.safeguard.untangle`) and return
+        that mesh (``repaired_vertices`` > 0), instead of raising.
     """
 
     def __init__(self, mesh, monitor: MonitorFunction, method: str = "relaxation", rtol: float = 1e-3,
                  maxiter: int = 500, pseudo_timestep: float = 0.25, divergence_factor: float = 1e3,
-                 graph: MeshGraph | None = None):
+                 graph: MeshGraph | None = None, continuation: int = 4, repair: bool = True):
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+        if continuation < 0:
+            raise ValueError(f"continuation must be >= 0 stages, not {continuation!r}")
+        self.continuation = int(continuation)
+        self.repair = bool(repair)
+        self._exponent = 1.0
+        self._exponent_c = fd.Constant(1.0)
         self.mesh = mesh
         self.monitor = monitor
         self.method = method
@@ -262,7 +289,9 @@ class MongeAmpereMover:
         self._qn_solver.snes.setConvergenceTest(converged)
 
     def _move_quasi_newton(self) -> np.ndarray:
-        self.z.assign(0.0)
+        """Quasi-Newton from the current ``phi`` and ``sigma``."""
+        self.z.subfunctions[0].assign(self.phi)
+        self.z.subfunctions[1].assign(self.sigma)
         self._residuals.pop()            # the convergence test records every residual itself
         try:
             self._qn_solver.solve()
@@ -276,7 +305,11 @@ class MongeAmpereMover:
     # ------------------------------------------------------------------ pieces
     def _update_monitor(self) -> None:
         """Evaluate the monitor on the current physical mesh and copy it to the reference."""
-        self.m_phys.interpolate(self.monitor(self.mesh))
+        expr = self.monitor(self.mesh)
+        if self._exponent != 1.0:                 # a continuation stage: m^s
+            self._exponent_c.assign(self._exponent)
+            expr = expr ** self._exponent_c
+        self.m_phys.interpolate(expr)
         self.m.dat.data[:] = self.m_phys.dat.data_ro
 
     def _update_theta(self) -> None:
@@ -294,12 +327,34 @@ class MongeAmpereMover:
         self._grad_solver.solve()
         proposal = self.xi + self.grad_phi.dat.data_ro
         if self.graph is not None:
-            x, _ = self.graph.boundary.project(self.xi, proposal)
+            x, self._s = self.graph.boundary.project(self.xi, proposal)
         else:
-            x, _, _ = self._rows.part.project_boundary(self._xi_part, self._rows.to_partition(proposal))
-            x = self._rows.from_partition(x)
+            self._x_part, self._s, self._local_boundary = self._rows.part.project_boundary(
+                self._xi_part, self._rows.to_partition(proposal))
+            x = self._rows.from_partition(self._x_part)
         self.mesh.coordinates.dat.data[:] = x
         return x
+
+    def _untangled(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """``x`` (from the last :meth:`_update_mesh`) if no triangle is inverted, else what the
+        safeguard makes of it, or :class:`ConvergenceError` if ``repair`` is off; with the
+        number of vertices it moved less."""
+        if not self._tangled(x):
+            return x, 0
+        if not self.repair:
+            raise ConvergenceError(f"Monge-Ampère ({self.method}) converged to a tangled mesh")
+        if self.graph is not None:
+            from um2n.safeguard import untangle
+
+            y, report = untangle(self.graph, self.xi, x, self._s)
+        else:
+            from um2n.distributed import untangle_distributed
+
+            y, report = untangle_distributed(self._rows.part, self._xi_part, self._x_part, self._s,
+                                             boundary=self._local_boundary)
+            y = self._rows.from_partition(y)
+        self.mesh.coordinates.dat.data[:] = y
+        return y, int(report.limited_vertices)
 
     def _tangled(self, x: np.ndarray) -> bool:
         """Whether any triangle of the coordinates ``x`` (the process's own vertices) is
@@ -312,11 +367,64 @@ class MongeAmpereMover:
 
     # ------------------------------------------------------------------ the solve
     def move(self) -> MongeAmpereResult:
-        """Solve and move the mesh in place; raises :class:`ConvergenceError` on failure."""
+        r"""Solve and move the mesh in place; raises :class:`ConvergenceError` on failure.
+
+        The direct solve starts from :math:`\phi = 0`. If it fails (no convergence,
+        divergence, a failed linear solve, or a tangled mesh) and ``continuation`` > 0, the
+        equation is solved again for the monitors :math:`m^{s}`, :math:`0 < s_1 < \dots <
+        s_K = 1` (from the uniform monitor to the target; the ratio of the largest to the
+        smallest value grows as a power of it), each stage started from the previous one's
+        :math:`(\phi, \sigma)`, with ``continuation`` equal steps in :math:`s`; a stage that
+        fails is retried from the last converged one with half the step, down to 1/64.
+        """
         start = np.array(self.mesh.coordinates.dat.data_ro, copy=True)
+        try:
+            try:
+                return self._solve(1.0, cold=True)
+            except ConvergenceError as exc:
+                if not self.continuation:
+                    raise
+                direct = str(exc)
+            return self._solve_by_continuation(direct)
+        except BaseException:
+            self.mesh.coordinates.dat.data[:] = start
+            raise
+
+    def _solve_by_continuation(self, direct: str) -> MongeAmpereResult:
+        done, step, stages, iterations = 0.0, 1.0 / self.continuation, [], 0
         self.phi.assign(0.0)
         self.sigma.assign(0.0)
+        phi, sigma = fd.Function(self.phi), fd.Function(self.sigma)
+        while done < 1.0:
+            s = min(1.0, done + step)
+            try:
+                result = self._solve(s, cold=False)
+            except ConvergenceError as exc:
+                self.phi.assign(phi)
+                self.sigma.assign(sigma)
+                step *= 0.5
+                if step < 1.0 / 64:
+                    raise ConvergenceError(f"{direct}; continuation in the monitor's amplitude stalled at "
+                                           f"s = {done:.3g} of 1 ({exc})") from None
+                continue
+            done = s
+            stages.append(s)
+            iterations += result.iterations
+            phi.assign(self.phi)
+            sigma.assign(self.sigma)
+        return MongeAmpereResult(iterations, result.residual, result.residuals, self.method, continuation=stages,
+                                 repaired_vertices=result.repaired_vertices)
+
+    def _solve(self, exponent: float, cold: bool) -> MongeAmpereResult:
+        """Solve for the monitor ``m**exponent`` from phi = 0 (``cold``) or from the current
+        ``phi`` and ``sigma``; the mesh is left at the result (or wherever it failed)."""
+        self._exponent = exponent
+        if cold:
+            self.phi.assign(0.0)
+            self.sigma.assign(0.0)
         self.mesh.coordinates.dat.data[:] = self.xi
+        if not cold:
+            self._update_mesh()
         self._update_monitor()
         self._update_theta()
         residuals = [self._residual()]
@@ -331,9 +439,9 @@ class MongeAmpereMover:
                 residuals = self._residuals
                 if not residuals or residuals[-1] >= self.rtol:
                     raise ConvergenceError(self._failure(len(residuals) - 1))
-                if self._tangled(x):
-                    raise ConvergenceError(f"Monge-Ampère ({self.method}) converged to a tangled mesh")
-                return MongeAmpereResult(len(residuals) - 1, residuals[-1], residuals, self.method)
+                x, repaired = self._untangled(x)
+                return MongeAmpereResult(len(residuals) - 1, residuals[-1], residuals, self.method,
+                                         repaired_vertices=repaired)
             self.dtau.assign(self.pseudo_timestep)
             for it in range(1, self.maxiter + 1):
                 self._phi_solver.solve()
@@ -351,16 +459,14 @@ class MongeAmpereMover:
                     self.dtau.assign(0.5 * float(self.dtau))
             else:
                 raise ConvergenceError(self._failure(self.maxiter))
-            if self._tangled(x):
-                raise ConvergenceError(f"Monge-Ampère ({self.method}) converged to a tangled mesh")
-            return MongeAmpereResult(len(residuals) - 1, residuals[-1], residuals, self.method)
+            x, repaired = self._untangled(x)
+            return MongeAmpereResult(len(residuals) - 1, residuals[-1], residuals, self.method,
+                                     repaired_vertices=repaired)
         except fd.ConvergenceError as exc:        # a failed linear solve
-            self.mesh.coordinates.dat.data[:] = start
             reason = str(exc).strip().splitlines()[-1].strip()
             raise ConvergenceError(f"Monge-Ampère ({self.method}): linear solve failed ({reason})") from None
-        except BaseException:
-            self.mesh.coordinates.dat.data[:] = start
-            raise
+        finally:
+            self._exponent = 1.0
 
     def _failure(self, iterations: int) -> str:
         r = self._residuals

@@ -1,8 +1,9 @@
 """UM2N against Monge-Ampère on a held-out set: Helmholtz error, tangling, move time.
 
-For each held-out case (new random domains of the same four families as the training data,
-from a seed and mesh sizes that training does not use: ``--seed`` and ``--lc`` default to
-values `um2n generate` does not use by default):
+For each held-out case (new random domains of the four families of the training data and of
+a family training never saw, long thin winding channels, in turn; from a seed and mesh sizes
+that training does not use: ``--seed`` and ``--lc`` default to values `um2n generate` does
+not use by default):
 
 * the Helmholtz problem -lap u + u = f with the case's manufactured solution (random
   anisotropic Gaussians, exact Dirichlet data) is solved with P1 elements on the
@@ -24,7 +25,7 @@ and the cases where a mover makes the error more than 5 % worse than the uniform
 Prints JSON (one record per case and a summary) and writes it, with a plot, under
 benchmarks/results/. Usage:
 
-    bash install/run.sh benchmarks/um2n_vs_ma.py [--cases 20] [--speed-vertices 300 2500 10000]
+    bash install/run.sh benchmarks/um2n_vs_ma.py [--cases 40] [--speed-vertices 300 2500 10000]
         [--weights W.safetensors]
 """
 
@@ -49,8 +50,8 @@ petsc4py.init(sys.argv[:1])
 import firedrake as fd  # noqa: E402
 
 from um2n.fem.adapter import mesh_graph  # noqa: E402
-from um2n.fem.generate import (GenerateConfig, Source, draw_sample, exact_solution,  # noqa: E402
-                               hessian_monitor_function, mesh_polygon)
+from um2n.fem.generate import (DOMAINS, HELD_OUT_DOMAINS, GenerateConfig, Source, draw_sample,  # noqa: E402
+                               exact_solution, hessian_monitor_function, mesh_polygon)
 from um2n.errors import ConvergenceError  # noqa: E402
 from um2n.fem.monge_ampere import MongeAmpereMover  # noqa: E402
 from um2n.mover import UM2NMover  # noqa: E402
@@ -232,16 +233,18 @@ def plot(records: list[dict], path: Path) -> None:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--cases", type=int, default=20)
+    ap.add_argument("--cases", type=int, default=40)
     ap.add_argument("--seed", type=int, default=1_000_003, help="held-out seed (training uses 0 by default)")
-    ap.add_argument("--lc", type=float, nargs="+", default=[0.055, 0.065], help="held-out mesh sizes")
+    ap.add_argument("--lc", type=float, nargs="+", default=[0.045, 0.055, 0.065], help="held-out mesh sizes")
+    ap.add_argument("--domains", nargs="+", default=list(DOMAINS + HELD_OUT_DOMAINS),
+                    help="domain families, in turn (default: the four of training and the held-out ones)")
     ap.add_argument("--speed-vertices", type=int, nargs="*", default=[300, 2500, 10000],
                     help="mesh sizes (about this many vertices) of the speed study")
     ap.add_argument("--speed-cases", type=int, default=3, help="held-out cases per size of the speed study")
     ap.add_argument("--weights", help="UM2N weights (default: the shipped ones)")
     ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks/results/um2n_vs_ma.json"))
     args = ap.parse_args()
-    cfg = GenerateConfig(out="(held-out)", seed=args.seed, lcs=tuple(args.lc))
+    cfg = GenerateConfig(out="(held-out)", seed=args.seed, lcs=tuple(args.lc), domains=tuple(args.domains))
     mover = UM2NMover(weights=args.weights)
     records, speed = [], []
     partial = Path(args.output).with_suffix(".partial.jsonl")
@@ -260,7 +263,8 @@ def main() -> int:
             print(json.dumps({"study": kind, **rec}), file=sys.stderr, flush=True)
     records = [r for r in records if "error" not in r] + [r for r in records if "error" in r]
     out = {"benchmark": "UM2N vs Monge-Ampere, held-out Helmholtz cases", "weights": mover.weights_info,
-           "seed": args.seed, "lcs": args.lc, "summary": summary(records),
+           "seed": args.seed, "lcs": args.lc, "domains": args.domains, "summary": summary(records),
+           "summary_by_domain": {d: summary([r for r in records if r.get("domain") == d]) for d in args.domains},
            "speed": speed_summary([r for r in speed if "error" not in r]), "cases": records, "speed_cases": speed}
     text = json.dumps(out, indent=2)
     print(text)

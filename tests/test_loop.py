@@ -74,6 +74,23 @@ def test_static_and_named_movers():
 
 
 @pytest.mark.firedrake
+def test_monitor_evaluation_inside_and_outside_the_mesh():
+    """A P1 field is exact at points in the mesh (a linear field: to round-off); a point
+    outside every cell takes the value at the nearest vertex."""
+    import firedrake as fd
+
+    from um2n.fem.movers import evaluate_at
+
+    mesh = fd.UnitSquareMesh(8, 8)
+    x, y = fd.SpatialCoordinate(mesh)
+    f = fd.Function(fd.FunctionSpace(mesh, "CG", 1)).interpolate(1 + x + 2 * y)
+    points = np.array([[0.3, 0.7], [0.51, 0.02], [1.0, 1.0], [1.4, 0.5], [-0.3, -0.2]])
+    values = evaluate_at(f, points)
+    assert np.allclose(values[:3], 1 + points[:3, 0] + 2 * points[:3, 1], atol=1e-13)
+    assert values[3] == pytest.approx(1 + 1.0 + 2 * 0.5) and values[4] == pytest.approx(1.0)
+
+
+@pytest.mark.firedrake
 def test_loop_with_a_mover_of_ones_own_rejects_its_tangles(tmp_path):
     """Any Mover plugs into the loop; a tangling move is counted as rejected, never used."""
     from um2n.fem.loop import LoopConfig, run_moving_mesh

@@ -16,13 +16,15 @@ Each sample is one mesh, one monitor and the Monge-Ampère (MA) mesh for that mo
    for the P1 interpolation error in :math:`L^2`, and chosen by measurement: on 8 validation
    cases (seed 7) the Helmholtz error reduction of the MA mesh averaged +0.22 with it and
    -0.09 with the paper's monitor (which starves every feature but the sharpest);
-4. the MA mesh (:class:`~um2n.fem.monge_ampere.MongeAmpereMover`, relaxation). A solve that
-   fails (no convergence, divergence, tangling) is recorded in the manifest with its reason
-   and skipped: never kept silently.
+4. the MA mesh (:class:`~um2n.fem.monge_ampere.MongeAmpereMover`, relaxation, with
+   continuation in the monitor's amplitude when the direct solve fails). A solve that fails
+   (no convergence, divergence, a tangled solution: labels are not repaired) is recorded in
+   the manifest with its reason and skipped: never kept silently.
 
 Files: ``<out>/samples/<id>.npz`` (points, triangles, boundary segments and tags, monitor at
 the vertices, MA coordinates) and ``<out>/manifest.jsonl``, one JSON line per attempted
-sample (seed, domain, lc, sources, status, MA iterations and residual, time). Every sample
+sample (seed, domain, lc, sources, status, MA iterations, residual and continuation stages
+(0: the direct solve converged), time). Every sample
 is written atomically before its manifest line, so an interrupted run resumes where it
 stopped: samples already in the manifest are not redone. :class:`um2n.data.MeshMoveDataset`
 loads the files as PyG ``Data``.
@@ -49,6 +51,8 @@ from um2n.io import atomic_path
 from um2n.progress import progress as report_progress
 
 DOMAINS = ("unit_square", "convex", "nonconvex", "hole")
+#: families held out of training altogether (``benchmarks/um2n_vs_ma.py``)
+HELD_OUT_DOMAINS = ("channel",)
 
 
 @dataclass
@@ -102,6 +106,8 @@ def random_polygon(rng: np.random.Generator, kind: str) -> tuple[np.ndarray, np.
     """Outer polygon (counter-clockwise) and optional hole, in the unit box."""
     if kind == "unit_square":
         return np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=float), None
+    if kind == "channel":
+        return _channel(rng), None
     if kind == "convex":
         pts = rng.random((12, 2))
         outer = _convex_hull(pts)
@@ -123,6 +129,34 @@ def random_polygon(rng: np.random.Generator, kind: str) -> tuple[np.ndarray, np.
         r = rng.uniform(0.08, 0.14)
         hole = c + r * np.column_stack([np.cos(a), np.sin(a)])
     return outer, hole
+
+
+def _channel_centre(x: np.ndarray, amplitude: float, waves: float, phase: float) -> np.ndarray:
+    return 0.5 + amplitude * np.sin(2 * np.pi * waves * x + phase)
+
+
+def _channel(rng: np.random.Generator) -> np.ndarray:
+    """A long thin winding channel across the unit box: the centre line
+    y = 1/2 + a sin(2 pi k x + p) over x in [0, 1], a width w in [0.12, 0.2] (offset
+    vertically), 24 points a side."""
+    a, k, p = rng.uniform(0.05, 0.15), rng.uniform(0.5, 1.5), rng.uniform(0, 2 * np.pi)
+    w = rng.uniform(0.12, 0.2)
+    x = np.linspace(0.0, 1.0, 24)
+    c = _channel_centre(x, a, k, p)
+    outer = np.vstack([np.column_stack([x, c - w / 2]), np.column_stack([x[::-1], c[::-1] + w / 2])])
+    return outer
+
+
+def _inside_channel(outer: np.ndarray, rng: np.random.Generator, sources: list) -> list:
+    """Move each source's centre into the channel ``outer`` (same abscissa, within a third
+    of the half-width of the centre line)."""
+    n = len(outer) // 2
+    x, lower, upper = outer[:n, 0], outer[:n, 1], outer[n:, 1][::-1]
+    for src in sources:
+        cx = float(np.clip(src.centre[0], 0.05, 0.95))
+        lo, hi = np.interp(cx, x, lower), np.interp(cx, x, upper)
+        src.centre = [cx, float(0.5 * (lo + hi) + rng.uniform(-1, 1) * (hi - lo) / 6)]
+    return sources
 
 
 def _cross(a: np.ndarray, b: np.ndarray) -> float:
@@ -219,8 +253,11 @@ def draw_sample(config: GenerateConfig, index: int) -> Sample:
     outer, hole = random_polygon(rng, domain)
     lc = float(rng.choice(config.lcs))
     rng.choice(("helmholtz", "poisson"))     # kept: a draw of the first data set, keeps its seeds valid
+    sources = random_sources(rng, config.max_sources)
+    if domain == "channel":
+        sources = _inside_channel(outer, rng, sources)
     return Sample(index=index, seed=seed, domain=domain, lc=lc,
-                  sources=[asdict(s) for s in random_sources(rng, config.max_sources)],
+                  sources=[asdict(s) for s in sources],
                   outer=outer.tolist(), hole=None if hole is None else hole.tolist())
 
 
@@ -234,13 +271,16 @@ def make_sample(config: GenerateConfig, sample: Sample, workdir: Path) -> dict:
     monitor = hessian_monitor_function(sources, config.alpha, mesh, config.power)
     P1 = fd.FunctionSpace(mesh, "CG", 1)
     m0 = np.array(fd.Function(P1).interpolate(monitor(mesh)).dat.data_ro)
-    mover = MongeAmpereMover(mesh, monitor, rtol=config.ma_rtol, maxiter=config.ma_maxiter, graph=graph)
+    # a label is an MA solution: continuation may find it, but a tangled one is not repaired
+    mover = MongeAmpereMover(mesh, monitor, rtol=config.ma_rtol, maxiter=config.ma_maxiter, graph=graph,
+                             repair=False)
     result = mover.move()
     return {
         "points": graph.points, "triangles": graph.triangles,
         "boundary_segments": graph.boundary_edges, "boundary_tags": graph.boundary_tags,
         "monitor": m0, "target": np.array(mesh.coordinates.dat.data_ro),
         "ma_iterations": result.iterations, "ma_residual": result.residual,
+        "ma_continuation_stages": len(result.continuation),
     }
 
 
@@ -302,7 +342,8 @@ def generate(config: GenerateConfig, progress: bool = True) -> dict:
                 arrays = make_sample(config, sample, Path(work))
                 _save_npz(out / "samples" / f"{i:06d}.npz", arrays)
                 row.update(status="ok", file=f"samples/{i:06d}.npz", vertices=int(len(arrays["points"])),
-                           ma_iterations=int(arrays["ma_iterations"]), ma_residual=float(arrays["ma_residual"]))
+                           ma_iterations=int(arrays["ma_iterations"]), ma_residual=float(arrays["ma_residual"]),
+                           ma_continuation_stages=int(arrays["ma_continuation_stages"]))
                 counts["ok"] += 1
             except (UM2NError, fd.ConvergenceError, RuntimeError, ValueError) as exc:
                 # a failed sample (MA divergence or tangling, a failed solve, a gmsh error) is

@@ -50,6 +50,28 @@ MOVERS = ("um2n", "ma", "none")
 POINT_TOLERANCE = 0.5
 
 
+def evaluate_at(f: fd.Function, points: np.ndarray) -> np.ndarray:
+    """The P1 function ``f`` at ``points`` (each rank its own), by point evaluation on
+    ``f``'s own mesh (:class:`firedrake.PointEvaluator`, within :data:`POINT_TOLERANCE` of a
+    cell). A point outside every cell (an iterate of Monge-Ampère can carry a vertex over a
+    boundary) takes ``f``'s value at the nearest vertex of the rank's part of that mesh.
+    Collective."""
+    from scipy.spatial import cKDTree
+
+    source = f.function_space().mesh()
+    tolerance = source.tolerance                   # a case may have set its own (for its probes)
+    try:
+        values = fd.PointEvaluator(source, points, tolerance=POINT_TOLERANCE, missing_points_behaviour="ignore",
+                                   redundant=False).evaluate(f)
+    finally:
+        source.tolerance = tolerance
+    missing = ~np.isfinite(values)
+    if missing.any():
+        _, nearest = cKDTree(source.coordinates.dat.data_ro_with_halos).query(points[missing])
+        values[missing] = f.dat.data_ro_with_halos[nearest]
+    return values
+
+
 @dataclass
 class MoveInfo:
     """What one move did.
@@ -145,12 +167,7 @@ class UM2NMeshMover(_ReferenceMover):
         source = monitor.function_space().mesh()
         if hasattr(source, "clear_spatial_index"):     # its vertices may have moved since it was built
             source.clear_spatial_index()
-        tolerance = source.tolerance                   # a case may have set its own (for its probes)
-        try:
-            evaluator = fd.PointEvaluator(source, self.xi[:self._owned], tolerance=POINT_TOLERANCE, redundant=False)
-            self.m_ref.dat.data[:] = evaluator.evaluate(monitor)
-        finally:
-            source.tolerance = tolerance
+        self.m_ref.dat.data[:] = evaluate_at(monitor, self.xi[:self._owned])
         mesh.coordinates.dat.data_with_halos[:] = self.xi
         if hasattr(mesh, "clear_spatial_index"):
             mesh.clear_spatial_index()
@@ -194,14 +211,8 @@ class MongeAmpereMeshMover(_ReferenceMover):
     def _monitor_on(self, mesh) -> fd.Function:
         """The monitor the solver evaluates at each iterate: the target of the current move,
         at the vertices of ``mesh`` where they are now."""
-        source = self._target.function_space().mesh()
-        tolerance = source.tolerance
-        try:
-            points = np.array(mesh.coordinates.dat.data_ro[:self._owned])
-            evaluator = fd.PointEvaluator(source, points, tolerance=POINT_TOLERANCE, redundant=False)
-            self._at_vertices.dat.data[:] = evaluator.evaluate(self._target)
-        finally:
-            source.tolerance = tolerance
+        points = np.array(mesh.coordinates.dat.data_ro[:self._owned])
+        self._at_vertices.dat.data[:] = evaluate_at(self._target, points)
         return self._at_vertices
 
     def move(self, mesh, monitor: fd.Function) -> MoveInfo:

@@ -10,7 +10,8 @@ not use by default):
   uniform (original) mesh, on the Monge-Ampère (MA) mesh and on the UM2N mesh, and the L2
   error against the exact solution gives the error reduction
   ER = (e_uniform - e_moved) / e_uniform of each mover;
-* the number of inverted elements of each moved mesh;
+* the number of inverted elements of each moved mesh, and whether MA's converged mesh was
+  tangled and repaired by the safeguard or needed continuation (both counted in the summary);
 * the move time of MA and of UM2N on the same mesh and monitor, in the same run, both
   *warm*: MA with the faster of its two methods (quasi-Newton and relaxation, each timed;
   rtol 1e-3) among those that converge on the case, the first call of each (set-up and
@@ -94,6 +95,7 @@ def time_ma(mesh, monitor, graph, cfg: GenerateConfig, xi: np.ndarray) -> dict:
         t0 = time.perf_counter()
         res = ma.move()
         runs[method] = {"time_s": time.perf_counter() - t0, "first_call_s": cold, "iterations": res.iterations,
+                        "repaired_vertices": res.repaired_vertices, "continuation": res.continuation,
                         "points": np.array(mesh.coordinates.dat.data_ro)}
     if not runs:
         mesh.coordinates.dat.data[:] = xi
@@ -101,7 +103,8 @@ def time_ma(mesh, monitor, graph, cfg: GenerateConfig, xi: np.ndarray) -> dict:
     best = min(runs, key=lambda m: runs[m]["time_s"])
     mesh.coordinates.dat.data[:] = runs[best]["points"]
     out = {"ma_method": best, "ma_time_s": runs[best]["time_s"], "ma_first_call_s": runs[best]["first_call_s"],
-           "ma_iterations": runs[best]["iterations"],
+           "ma_iterations": runs[best]["iterations"], "ma_repaired_vertices": runs[best]["repaired_vertices"],
+           "ma_continuation": runs[best]["continuation"],
            "ma_times_s": {m: r["time_s"] for m, r in runs.items()}}
     return {**out, "ma_failed": failures} if failures else out
 
@@ -180,6 +183,10 @@ def summary(records: list[dict]) -> dict:
     return {
         "cases": len(records), "broken_cases": len(broken), "cases_with_ma": len(ok),
         "ma_methods": {m: sum(r["ma_method"] == m for r in ok) for m in ("quasi_newton", "relaxation")},
+        # cases where MA's converged mesh was tangled and the safeguard repaired it, and where
+        # only continuation in the monitor's amplitude converged
+        "ma_repaired_cases": int(sum(r.get("ma_repaired_vertices", 0) > 0 for r in ok)),
+        "ma_continuation_cases": int(sum(bool(r.get("ma_continuation")) for r in ok)),
         "mean_er_ma": float(er_ma.mean()), "mean_er_um2n": float(er_um2n.mean()),
         "median_er_ma": float(np.median(er_ma)), "median_er_um2n": float(np.median(er_um2n)),
         "median_er_ratio_um2n_over_ma": float(np.median(er_um2n) / np.median(er_ma)) if np.median(er_ma) > 0 else None,

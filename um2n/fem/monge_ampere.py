@@ -422,8 +422,8 @@ class MongeAmpereMover:
         if cold:
             self.phi.assign(0.0)
             self.sigma.assign(0.0)
-        self.mesh.coordinates.dat.data[:] = self.xi
-        if not cold:
+            self.mesh.coordinates.dat.data[:] = self.xi
+        else:
             self._update_mesh()
         self._update_monitor()
         self._update_theta()

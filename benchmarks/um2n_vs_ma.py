@@ -27,7 +27,7 @@ Prints JSON (one record per case and a summary) and writes it, with a plot, unde
 benchmarks/results/. Usage:
 
     bash install/run.sh benchmarks/um2n_vs_ma.py [--cases 40] [--speed-vertices 300 2500 10000]
-        [--weights W.safetensors]
+        [--weights W.safetensors | NAME] [--compare NAME ...]
 """
 
 from __future__ import annotations
@@ -48,32 +48,13 @@ sys.path.insert(0, str(ROOT))
 import petsc4py  # noqa: E402
 
 petsc4py.init(sys.argv[:1])
-import firedrake as fd  # noqa: E402
 
-from um2n.fem.adapter import mesh_graph  # noqa: E402
-from um2n.fem.generate import (DOMAINS, HELD_OUT_DOMAINS, GenerateConfig, Source, draw_sample,  # noqa: E402
-                               exact_solution, hessian_monitor_function, mesh_polygon)
+from um2n.fem.generate import DOMAINS, HELD_OUT_DOMAINS, GenerateConfig, draw_sample  # noqa: E402
+from um2n.fem.heldout import HELD_OUT_LCS, HELD_OUT_SEED, case_mesh, held_out_config, helmholtz_error  # noqa: E402
 from um2n.errors import ConvergenceError  # noqa: E402
 from um2n.fem.monge_ampere import MongeAmpereMover  # noqa: E402
 from um2n.mover import UM2NMover  # noqa: E402
 from um2n.quality import count_inverted  # noqa: E402
-
-HELMHOLTZ_SOLVER_PARAMETERS = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
-
-
-def helmholtz_error(mesh, sources) -> float:
-    """L2 error of the P1 Helmholtz solution against the exact one, on ``mesh`` as it is now."""
-    x = fd.SpatialCoordinate(mesh)
-    u_exact = exact_solution(sources, x)
-    f = -fd.div(fd.grad(u_exact)) + u_exact
-    V = fd.FunctionSpace(mesh, "CG", 1)
-    u, v = fd.TrialFunction(V), fd.TestFunction(V)
-    uh = fd.Function(V)
-    bc = fd.DirichletBC(V, fd.Function(V).interpolate(u_exact), "on_boundary")
-    fd.solve((fd.inner(fd.grad(u), fd.grad(v)) + u * v) * fd.dx == f * v * fd.dx, uh, bcs=bc,
-             solver_parameters=HELMHOLTZ_SOLVER_PARAMETERS)
-    return math.sqrt(fd.assemble((uh - u_exact) ** 2 * fd.dx(degree=8)))
-
 
 def time_ma(mesh, monitor, graph, cfg: GenerateConfig, xi: np.ndarray) -> dict:
     """Monge-Ampère with the faster of its two methods (quasi-Newton and relaxation) among
@@ -117,20 +98,10 @@ def time_um2n(mover: UM2NMover, graph, m0: np.ndarray):
     return out, time.perf_counter() - t0
 
 
-def _case_mesh(cfg: GenerateConfig, index: int, work: Path, lc: float | None = None):
-    s = draw_sample(cfg, index)
-    lc = s.lc if lc is None else lc
-    msh = mesh_polygon(np.array(s.outer), None if s.hole is None else np.array(s.hole), lc,
-                       work / f"case{index}_{lc:.5f}.msh", seed=s.seed % (2 ** 31))
-    mesh = fd.Mesh(str(msh))
-    sources = [Source(**d) for d in s.sources]
-    monitor = hessian_monitor_function(sources, cfg.alpha, mesh, cfg.power)
-    m0 = np.array(fd.Function(fd.FunctionSpace(mesh, "CG", 1)).interpolate(monitor(mesh)).dat.data_ro)
-    return s, mesh, mesh_graph(mesh), sources, monitor, m0
-
-
-def run_case(cfg: GenerateConfig, index: int, mover: UM2NMover, work: Path) -> dict:
-    s, mesh, graph, sources, monitor, m0 = _case_mesh(cfg, index, work)
+def run_case(cfg: GenerateConfig, index: int, mover: UM2NMover, work: Path, others: dict | None = None) -> dict:
+    """One held-out case: the errors of MA, of ``mover`` and of each mover of ``others``
+    (name: UM2NMover, recorded under ``compare``) on the same mesh and monitor."""
+    s, mesh, graph, sources, monitor, m0 = case_mesh(cfg, index, work)
     xi = np.array(mesh.coordinates.dat.data_ro)
     e_uniform = helmholtz_error(mesh, sources)
     rec = {"case": index, "domain": s.domain, "lc": s.lc, "vertices": graph.num_vertices,
@@ -148,6 +119,13 @@ def run_case(cfg: GenerateConfig, index: int, mover: UM2NMover, work: Path) -> d
     rec["e_um2n"] = helmholtz_error(mesh, sources)
     rec["er_um2n"] = (e_uniform - rec["e_um2n"]) / e_uniform
     mesh.coordinates.dat.data[:] = xi
+    for name, other in (others or {}).items():
+        out, t = time_um2n(other, graph, m0)
+        mesh.coordinates.dat.data[:] = out.points
+        e = helmholtz_error(mesh, sources)
+        rec.setdefault("compare", {})[name] = {"e": e, "er": (e_uniform - e) / e_uniform, "time_s": t,
+                                               "inverted": count_inverted(out.points, graph.triangles)}
+        mesh.coordinates.dat.data[:] = xi
     return rec
 
 
@@ -155,9 +133,9 @@ def speed_case(cfg: GenerateConfig, index: int, target: int, mover: UM2NMover, w
     """The move times of MA (warm, faster method) and UM2N (warm) on case ``index`` meshed to
     about ``target`` vertices (the mesh size scaled from the case's own)."""
     s = draw_sample(cfg, index)
-    n0 = _case_mesh(cfg, index, work)[2].num_vertices
+    n0 = case_mesh(cfg, index, work)[2].num_vertices
     lc = s.lc * math.sqrt(n0 / target)
-    _, mesh, graph, _, monitor, m0 = _case_mesh(cfg, index, work, lc)
+    _, mesh, graph, _, monitor, m0 = case_mesh(cfg, index, work, lc)
     xi = np.array(mesh.coordinates.dat.data_ro)
     rec = {"case": index, "domain": s.domain, "target": target, "lc": lc, "vertices": graph.num_vertices}
     rec.update(time_ma(mesh, monitor, graph, cfg, xi))
@@ -198,7 +176,23 @@ def summary(records: list[dict]) -> dict:
         "um2n_inverted_total": int(sum(r["um2n_inverted"] for r in records)),
         "ma_inverted_total": int(sum(r.get("ma_inverted", 0) for r in ok)),
         "median_ma_time_s": t_ma, "median_um2n_time_s": t_um2n, "speedup_median": t_ma / t_um2n,
+        **({"compare": compare_summary(ok)} if any("compare" in r for r in ok) else {}),
     }
+
+
+def compare_summary(ok: list[dict]) -> dict:
+    """The error-reduction figures of each compared mover (``--compare``) on the cases with MA."""
+    er_ma = np.array([r["er_ma"] for r in ok])
+    out = {}
+    for name in ok[0].get("compare", {}):
+        er = np.array([r["compare"][name]["er"] for r in ok])
+        out[name] = {"mean_er": float(er.mean()), "median_er": float(np.median(er)),
+                     "median_er_ratio_over_ma": float(np.median(er) / np.median(er_ma)) if np.median(er_ma) > 0 else None,
+                     "at_least_ma": int((er >= er_ma).sum()), "below_ma": int((er < er_ma).sum()),
+                     "worse_than_uniform_by_5pc": int((er < -0.05).sum()), "worst_er": float(er.min()),
+                     "inverted_total": int(sum(r["compare"][name]["inverted"] for r in ok)),
+                     "median_time_s": float(np.median([r["compare"][name]["time_s"] for r in ok]))}
+    return out
 
 
 def speed_summary(records: list[dict]) -> list[dict]:
@@ -241,18 +235,21 @@ def plot(records: list[dict], path: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=40)
-    ap.add_argument("--seed", type=int, default=1_000_003, help="held-out seed (training uses 0 by default)")
-    ap.add_argument("--lc", type=float, nargs="+", default=[0.045, 0.055, 0.065], help="held-out mesh sizes")
+    ap.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="held-out seed (training uses 0, 1 and 11)")
+    ap.add_argument("--lc", type=float, nargs="+", default=list(HELD_OUT_LCS), help="held-out mesh sizes")
     ap.add_argument("--domains", nargs="+", default=list(DOMAINS + HELD_OUT_DOMAINS),
                     help="domain families, in turn (default: the four of training and the held-out ones)")
     ap.add_argument("--speed-vertices", type=int, nargs="*", default=[300, 2500, 10000],
                     help="mesh sizes (about this many vertices) of the speed study")
     ap.add_argument("--speed-cases", type=int, default=3, help="held-out cases per size of the speed study")
-    ap.add_argument("--weights", help="UM2N weights (default: the shipped ones)")
+    ap.add_argument("--weights", help="UM2N weights, a file or a shipped name (default: the shipped default)")
+    ap.add_argument("--compare", nargs="*", default=[], metavar="WEIGHTS",
+                    help="more UM2N weights evaluated on the same cases (summary: compare)")
     ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks/results/um2n_vs_ma.json"))
     args = ap.parse_args()
-    cfg = GenerateConfig(out="(held-out)", seed=args.seed, lcs=tuple(args.lc), domains=tuple(args.domains))
+    cfg = held_out_config(args.seed, args.lc, args.domains)
     mover = UM2NMover(weights=args.weights)
+    others = {name: UM2NMover(weights=name) for name in args.compare}
     records, speed = [], []
     partial = Path(args.output).with_suffix(".partial.jsonl")
     partial.parent.mkdir(parents=True, exist_ok=True)
@@ -261,7 +258,7 @@ def main() -> int:
         jobs += [("speed", i, n) for n in args.speed_vertices for i in range(args.speed_cases)]
         for kind, i, n in jobs:
             try:
-                rec = run_case(cfg, i, mover, Path(work)) if kind == "er" else speed_case(cfg, i, n, mover, Path(work))
+                rec = run_case(cfg, i, mover, Path(work), others) if kind == "er" else speed_case(cfg, i, n, mover, Path(work))
             except Exception as exc:          # a broken case is reported, the others still run
                 rec = {"case": i, "error": f"{type(exc).__name__}: {exc}", **({"target": n} if n else {})}
             (records if kind == "er" else speed).append(rec)
@@ -270,6 +267,7 @@ def main() -> int:
             print(json.dumps({"study": kind, **rec}), file=sys.stderr, flush=True)
     records = [r for r in records if "error" not in r] + [r for r in records if "error" in r]
     out = {"benchmark": "UM2N vs Monge-Ampere, held-out Helmholtz cases", "weights": mover.weights_info,
+           "compare": {name: m.weights_info for name, m in others.items()},
            "seed": args.seed, "lcs": args.lc, "domains": args.domains, "summary": summary(records),
            "summary_by_domain": {d: summary([r for r in records if r.get("domain") == d]) for d in args.domains},
            "speed": speed_summary([r for r in speed if "error" not in r]), "cases": records, "speed_cases": speed}

@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     src = mv.add_mutually_exclusive_group(required=True)
     src.add_argument("--monitor", metavar="EXPR", help="monitor expression in x and y")
     src.add_argument("--monitor-field", metavar="NAME", help="monitor taken from a point field of IN")
-    mv.add_argument("--weights", metavar="PATH", help="model weights (.safetensors); default: shipped weights")
+    mv.add_argument("--weights", metavar="PATH", help="model weights: a .safetensors file or a shipped name (um2n-v1); default: the shipped default")
     mv.add_argument("--corner-angle", type=float, default=20.0, metavar="DEG",
                     help="boundary turning angle above which a vertex is a fixed corner (default 20)")
     mv.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")

@@ -6,7 +6,7 @@ Pipeline for each mesh: monitor values -> :func:`um2n.features.mesh_data` -> :cl
 
 The monitor is checked first (:func:`um2n.monitor.evaluate_monitor`): one finite, positive
 value per vertex, else :class:`~um2n.errors.MonitorError`. The model's weights are by default
-the trained ones shipped in the package, ``um2n/weights/um2n.safetensors`` (its model card,
+the trained ones shipped in the package, ``um2n/weights/um2n-v1.safetensors`` (its model card,
 ``MODEL_CARD.md``, lies beside it); another file from :meth:`UM2N.save` can be given instead.
 """
 
@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch_geometric.data import Batch
 
+from um2n.errors import UM2NError
 from um2n.features import mesh_data
 from um2n.heap import retained_heap
 from um2n.mesh import MeshGraph
@@ -28,8 +29,13 @@ from um2n.model import UM2N, UM2NConfig
 from um2n.monitor import MonitorLike, evaluate_monitor
 from um2n.safeguard import SafeguardReport, untangle
 
-#: The trained weights shipped inside the package: the default of :class:`UM2NMover`.
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "um2n.safetensors"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+#: The trained weights shipped inside the package, by name (``--weights NAME``; model card:
+#: ``um2n/weights/MODEL_CARD.md``).
+SHIPPED_WEIGHTS = {"um2n-v1": WEIGHTS_DIR / "um2n-v1.safetensors"}
+#: The name of the default weights of :class:`UM2NMover`.
+DEFAULT_WEIGHTS_NAME = "um2n-v1"
+DEFAULT_WEIGHTS = SHIPPED_WEIGHTS[DEFAULT_WEIGHTS_NAME]
 #: From this many vertices in a batch, the move (forward pass, boundary, safeguard) runs in
 #: :func:`um2n.heap.retained_heap`.
 RETAINED_HEAP_MIN_VERTICES = 50_000
@@ -64,6 +70,16 @@ class MoveResult:
     timings: dict = field(default_factory=dict)
 
 
+def resolve_weights(weights: str | Path) -> Path:
+    """The file of ``weights``: a shipped name (:data:`SHIPPED_WEIGHTS`) or a path."""
+    if str(weights) in SHIPPED_WEIGHTS:
+        return SHIPPED_WEIGHTS[str(weights)]
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise UM2NError(f"{weights}: no such weights file (shipped weights by name: {', '.join(SHIPPED_WEIGHTS)})")
+    return path
+
+
 def load_model(weights: str | Path | None = None) -> tuple[UM2N, str]:
     """The model with ``weights``, else the shipped weights (:data:`DEFAULT_WEIGHTS`).
 
@@ -73,7 +89,7 @@ def load_model(weights: str | Path | None = None) -> tuple[UM2N, str]:
     Returns the model (in eval mode) and a one-line description of the weights used.
     """
     if weights is not None:
-        model, meta = UM2N.load(weights)
+        model, meta = UM2N.load(resolve_weights(weights))
         desc = f"weights {weights}" + (f" ({meta['description']})" if "description" in meta else "")
     elif DEFAULT_WEIGHTS.is_file():
         model, meta = UM2N.load(DEFAULT_WEIGHTS)

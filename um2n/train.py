@@ -67,13 +67,34 @@ class LossWeights:
     chamfer: float = 1.0
     vertex: float = 1.0
     equidistribution: float = 0.0
+    fold: float = 0.0
+
+    #: the terms that compare with a Monge-Ampère target (the others need no label)
+    LABELLED = ("area", "chamfer", "vertex")
+
+
+@dataclass
+class PDELossConfig:
+    """The ``[pde_loss]`` table: fine-tuning on the finite-element error
+    (:mod:`um2n.fem.pde_loss`) over random problems drawn like the training data
+    (:func:`um2n.fem.generate.draw_sample`: domains, mesh sizes, Gaussian solutions and the
+    Hessian monitor), without Monge-Ampère labels."""
+
+    weight: float = 1.0                     # of the mean log error ratio
+    samples: int = 240                      # problems drawn (validation split as for data)
+    seed: int = 11                          # of the draws: neither `um2n generate`'s nor the benchmark's
+    problems: list = field(default_factory=lambda: ["helmholtz", "poisson"])   # by index, in turn
+    lcs: list = field(default_factory=lambda: [0.05, 0.06, 0.07])
+    domains: list | None = None             # default: the training families
+    alpha: float | None = None              # monitor 1 + alpha (|H|/max)^power; default: generate's
+    power: float | None = None
 
 
 @dataclass
 class TrainConfig:
     """See the module docstring."""
 
-    data: str | list[str]
+    data: str | list[str] | None
     out: str
     epochs: int = 200
     batch_size: int = 8
@@ -84,6 +105,8 @@ class TrainConfig:
     device: str = "auto"
     loss: LossWeights = field(default_factory=LossWeights)
     model: dict = field(default_factory=dict)
+    init: str | None = None                  # weights to start from (a path or a shipped name)
+    pde_loss: PDELossConfig | None = None
 
     @classmethod
     def from_toml(cls, path: str | Path) -> "TrainConfig":
@@ -96,8 +119,11 @@ class TrainConfig:
         if unknown:
             raise UM2NError(f"{p}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
         for key in ("data", "out"):
-            if key not in raw:
+            if key not in raw and not (key == "data" and "pde_loss" in raw):
                 raise UM2NError(f"{p}: missing setting {key!r}")
+        if "pde_loss" in raw and "data" in raw:
+            raise UM2NError(f"{p}: [pde_loss] draws its own problems; remove the setting 'data'")
+        raw.setdefault("data", None)
         base = p.parent
 
         def resolve(value: str) -> str:  # "~" expands; relative paths are relative to the config file
@@ -105,18 +131,42 @@ class TrainConfig:
             return value if os.path.isabs(value) else str((base / value).resolve())
 
         raw["out"] = resolve(raw["out"])
-        if isinstance(raw["data"], list):
+        if raw["data"] is None:
+            pass
+        elif isinstance(raw["data"], list):
             if not raw["data"] or not all(isinstance(d, str) for d in raw["data"]):
                 raise UM2NError(f"{p}: 'data' must be a folder or a non-empty list of folders")
             raw["data"] = [resolve(d) for d in raw["data"]]
         else:
             raw["data"] = resolve(raw["data"])
+        if "init" in raw and (os.sep in raw["init"] or raw["init"].endswith(".safetensors")):
+            raw["init"] = resolve(raw["init"])
         try:
             raw["loss"] = LossWeights(**raw.get("loss", {}))
             UM2NConfig(**raw.get("model", {}))
+            if "pde_loss" in raw:
+                raw["pde_loss"] = PDELossConfig(**raw["pde_loss"])
         except TypeError as exc:
             raise UM2NError(f"{p}: {exc}") from None
-        return cls(**raw)
+        config = cls(**raw)
+        config.check(p)
+        return config
+
+    def check(self, where: object = "config") -> None:
+        """Consistency of the settings (raises :class:`UM2NError` naming ``where``)."""
+        if self.pde_loss is not None:
+            labelled = [k for k in LossWeights.LABELLED if getattr(self.loss, k) != 0.0]
+            if labelled:
+                raise UM2NError(f"{where}: [pde_loss] problems have no Monge-Ampere target; set [loss] "
+                                f"{', '.join(f'{k} = 0' for k in labelled)} (label-free terms: equidistribution, fold)")
+            unknown = sorted(set(self.pde_loss.problems) - {"helmholtz", "poisson"})
+            if unknown or not self.pde_loss.problems:
+                raise UM2NError(f"{where}: [pde_loss] problems must be among helmholtz, poisson, got "
+                                f"{self.pde_loss.problems}")
+            if self.pde_loss.samples < 2:
+                raise UM2NError(f"{where}: [pde_loss] samples must be at least 2, got {self.pde_loss.samples}")
+        elif self.data is None:
+            raise UM2NError(f"{where}: missing setting 'data'")
 
 
 # ------------------------------------------------------------------------------ losses
@@ -134,33 +184,70 @@ def chamfer_distance(a: torch.Tensor, b: torch.Tensor, chunk: int = 4096) -> tor
 
 
 def losses(pred: torch.Tensor, batch) -> dict[str, torch.Tensor]:
-    """The loss terms of a batch, each averaged over its meshes."""
-    y, face = batch.y, batch.face
-    a_pred, a_true = signed_areas_t(pred, face), signed_areas_t(y, face)
+    """The loss terms of a batch, each averaged over its meshes: those against the
+    Monge-Ampère target ``batch.y`` when the batch has one, and the label-free ones."""
+    face = batch.face
+    y = getattr(batch, "y", None)
+    a_pred = signed_areas_t(pred, face)
+    a_true = signed_areas_t(y, face) if y is not None else None
     face_graph = batch.batch[face[0]] if hasattr(batch, "batch") and batch.batch is not None else \
         torch.zeros(face.shape[1], dtype=torch.long)
-    ptr = batch.ptr if hasattr(batch, "ptr") and batch.ptr is not None else torch.tensor([0, len(y)])
+    ptr = batch.ptr if hasattr(batch, "ptr") and batch.ptr is not None else torch.tensor([0, len(pred)])
     n_graphs = len(ptr) - 1
-    area, cham, vert, equi = [], [], [], []
+    area, cham, vert, equi, fold = [], [], [], [], []
     for g in range(n_graphs):
         a, b = int(ptr[g]), int(ptr[g + 1])
         fm = face_graph == g
-        ap, at = a_pred[fm], a_true[fm]
-        area.append((ap - at).abs().mean() / at.abs().mean())
-        cham.append(chamfer_distance(pred[a:b], y[a:b]))
-        vert.append((pred[a:b] - y[a:b]).pow(2).sum(-1).mean())
+        ap = a_pred[fm]
+        fold.append(torch.relu(-ap).mean() / ap.abs().mean())
+        if y is not None:
+            at = a_true[fm]
+            area.append((ap - at).abs().mean() / at.abs().mean())
+            cham.append(chamfer_distance(pred[a:b], y[a:b]))
+            vert.append((pred[a:b] - y[a:b]).pow(2).sum(-1).mean())
         if hasattr(batch, "monitor"):
             mk = batch.monitor[face[:, fm]].mean(dim=0)
             w = mk * ap
             equi.append((w.std() / w.mean()).pow(2))
-    out = {"area": torch.stack(area).mean(), "chamfer": torch.stack(cham).mean(),
-           "vertex": torch.stack(vert).mean()}
+    out = {}
+    if y is not None:
+        out.update(area=torch.stack(area).mean(), chamfer=torch.stack(cham).mean(), vertex=torch.stack(vert).mean())
     out["equidistribution"] = torch.stack(equi).mean() if equi else torch.zeros(())
+    out["fold"] = torch.stack(fold).mean()
     return out
 
 
-def total_loss(terms: dict, w: LossWeights) -> torch.Tensor:
-    return sum(getattr(w, k) * v for k, v in terms.items() if getattr(w, k) != 0.0)
+def pde_terms(pred: torch.Tensor, batch, problems: list) -> dict[str, torch.Tensor]:
+    r"""The finite-element error term of a batch: the mean over its meshes of
+    :math:`\log(e_{moved} / e_{original})` (:meth:`um2n.fem.pde_loss.FEError.loss`), and, for
+    the record, the mean error reduction ``er`` :math:`= 1 - e_{moved} / e_{original}`."""
+    ptr = batch.ptr if getattr(batch, "ptr", None) is not None else torch.tensor([0, len(pred)])
+    ids = batch.problem.reshape(-1)
+    logs = []
+    for g in range(len(ptr) - 1):
+        a, b = int(ptr[g]), int(ptr[g + 1])
+        points = batch.origin[g] + batch.scale[g] * pred[a:b].to(torch.float64)
+        logs.append(problems[int(ids[g])].error.loss(points))
+    logs = torch.stack(logs)
+    return {"pde": logs.mean(), "er": (1.0 - torch.exp(logs.detach())).mean()}
+
+
+def total_loss(terms: dict, w: LossWeights, pde: PDELossConfig | None = None) -> torch.Tensor:
+    total = sum(getattr(w, k) * v for k, v in terms.items() if hasattr(w, k) and getattr(w, k) != 0.0)
+    if pde is not None:
+        total = total + pde.weight * terms["pde"]
+    return total
+
+
+def objective(model: UM2N, batch, config: "TrainConfig", problems: list | None) -> dict[str, torch.Tensor]:
+    """Every loss term of ``batch`` and their weighted sum ``total``."""
+    pred = model(batch)
+    terms = losses(pred, batch)
+    if config.pde_loss is not None:
+        terms.update(pde_terms(pred, batch, problems))
+    terms["total"] = total_loss(terms, config.loss, config.pde_loss)
+    terms["inverted"] = (signed_areas_t(pred.detach(), batch.face) <= 0).sum()
+    return terms
 
 
 # ------------------------------------------------------------------------------ loop
@@ -191,25 +278,45 @@ def split_indices(keys: list[int], val_fraction: float, seed: int) -> tuple[list
 
 
 @torch.no_grad()
-def evaluate(model: UM2N, loader, weights: LossWeights, device) -> dict:
+def evaluate(model: UM2N, loader, config: "TrainConfig", device, problems: list | None = None) -> dict:
+    """Mean loss terms over the validation meshes (``val_*``), and the number of inverted
+    elements in the raw predictions (``val_inverted``)."""
     model.eval()
     sums: dict[str, float] = {}
     count = 0
     inverted = 0
     for batch in loader:
         batch = batch.to(device)
-        pred = model(batch)
-        terms = losses(pred, batch)
-        terms["total"] = total_loss(terms, weights)
+        terms = objective(model, batch, config, problems)
+        inverted += int(terms.pop("inverted"))
         k = batch.num_graphs
         for name, v in terms.items():
             sums[name] = sums.get(name, 0.0) + float(v) * k
-        inverted += int((signed_areas_t(pred, batch.face) <= 0).sum())
         count += k
     out = {f"val_{k}": v / max(count, 1) for k, v in sums.items()}
-    out["val_vertex_rmse"] = math.sqrt(out.get("val_vertex", 0.0))
+    if "val_vertex" in out:
+        out["val_vertex_rmse"] = math.sqrt(out["val_vertex"])
     out["val_inverted"] = inverted
     return out
+
+
+def pde_problems(cfg: PDELossConfig, progress: bool = True) -> list:
+    """The problems of the PDE-loss stage (meshed and taped with Firedrake, which is imported
+    here only)."""
+    import tempfile
+
+    from um2n.fem.generate import DOMAINS, GenerateConfig
+    from um2n.fem.pde_loss import make_problem
+
+    gen = GenerateConfig(out="(pde_loss)", seed=cfg.seed, lcs=tuple(cfg.lcs),
+                         domains=tuple(cfg.domains) if cfg.domains else DOMAINS)
+    if cfg.alpha is not None:
+        gen.alpha = cfg.alpha
+    if cfg.power is not None:
+        gen.power = cfg.power
+    with tempfile.TemporaryDirectory() as work:
+        return [make_problem(gen, i, cfg.problems[i % len(cfg.problems)], work)
+                for i in report_progress(range(cfg.samples), "pde_loss problems", enabled=progress, unit="problem")]
 
 
 def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
@@ -225,15 +332,25 @@ def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if not 0.0 < config.val_fraction < 1.0:
         raise UM2NError(f"val_fraction must be between 0 and 1, got {config.val_fraction}")
-    if dataset is not None:
-        parts = [dataset]
+    problems = None
+    if config.pde_loss is not None:
+        config.check()
+        problems = pde_problems(config.pde_loss, progress)
+        ds = []
+        for i, prob in enumerate(problems):
+            prob.data.problem = torch.tensor([i])
+            ds.append(prob.data)
+        keys = [prob.index for prob in problems]
     else:
-        parts = [MeshMoveDataset(d) for d in ([config.data] if isinstance(config.data, str) else config.data)]
-    # validation membership by (folder position, sample index): stable as folders grow
-    keys = [k * FOLDER_KEY_STRIDE + (int(r["index"]) if hasattr(part, "rows") else i)
-            for k, part in enumerate(parts)
-            for i, r in enumerate(part.rows if hasattr(part, "rows") else [None] * len(part))]
-    ds = [part[i] for part in parts for i in range(len(part))] if len(parts) > 1 else parts[0]
+        if dataset is not None:
+            parts = [dataset]
+        else:
+            parts = [MeshMoveDataset(d) for d in ([config.data] if isinstance(config.data, str) else config.data)]
+        # validation membership by (folder position, sample index): stable as folders grow
+        keys = [k * FOLDER_KEY_STRIDE + (int(r["index"]) if hasattr(part, "rows") else i)
+                for k, part in enumerate(parts)
+                for i, r in enumerate(part.rows if hasattr(part, "rows") else [None] * len(part))]
+        ds = [part[i] for part in parts for i in range(len(part))] if len(parts) > 1 else parts[0]
     if len(ds) < 2:
         raise UM2NError(f"{config.data}: needs at least 2 samples, found {len(ds)}")
     tr_idx, va_idx = split_indices(keys, config.val_fraction, config.seed)
@@ -243,7 +360,13 @@ def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
     train_ds, val_ds = [ds[i] for i in tr_idx], [ds[i] for i in va_idx]
     val_loader = DataLoader(val_ds, batch_size=config.batch_size, shuffle=False)
 
-    model = UM2N(UM2NConfig(**config.model)).to(device)
+    if config.init is not None:
+        from um2n.mover import resolve_weights
+
+        model, _ = UM2N.load(resolve_weights(config.init))
+        model = model.to(device)
+    else:
+        model = UM2N(UM2NConfig(**config.model)).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     ckpt_path = out / "checkpoint.pt"
     start_epoch, best = 0, float("inf")
@@ -269,19 +392,23 @@ def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
         for batch in batches:
             batch = batch.to(device)
             opt.zero_grad()
-            loss = total_loss(losses(model(batch), batch), config.loss)
+            loss = objective(model, batch, config, problems)["total"]
             loss.backward()
             opt.step()
             run += float(loss.detach()) * batch.num_graphs
             count += batch.num_graphs
-        row = {"epoch": epoch + 1, "train_loss": run / count, **evaluate(model, val_loader, config.loss, device),
+        row = {"epoch": epoch + 1, "train_loss": run / count, **evaluate(model, val_loader, config, device, problems),
                "seconds": round(time.perf_counter() - t0, 3)}
         if row["val_total"] < best:
             best = row["val_total"]
-            model.save(out / "best.safetensors", metadata={
-                "epoch": epoch + 1, "val_total": best, "val_vertex_rmse": row["val_vertex_rmse"],
-                "loss_weights": json.dumps(asdict(config.loss)), "train_samples": len(tr_idx),
-                "val_samples": len(va_idx), "data": config.data})
+            meta = {"epoch": epoch + 1, "val_total": best, "loss_weights": json.dumps(asdict(config.loss)),
+                    "train_samples": len(tr_idx), "val_samples": len(va_idx), "data": config.data}
+            for key in ("val_vertex_rmse", "val_er"):
+                if key in row:
+                    meta[key] = row[key]
+            if config.pde_loss is not None:
+                meta.update(pde_loss=json.dumps(asdict(config.pde_loss)), init=config.init)
+            model.save(out / "best.safetensors", metadata=meta)
         # checkpoint first: a kill between the two loses a metrics row, never duplicates one
         with atomic_path(ckpt_path) as tmp:
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
@@ -294,8 +421,10 @@ def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
             w.writerow(row)
         last = row
         if progress:
+            extra = (f"vertex rmse {row['val_vertex_rmse']:.3e}" if "val_vertex_rmse" in row else
+                     f"error reduction {100 * row['val_er']:.2f} %")
             print(f"epoch {epoch + 1}: train {row['train_loss']:.4e}  val {row['val_total']:.4e}  "
-                  f"vertex rmse {row['val_vertex_rmse']:.3e}  inverted {row['val_inverted']}  ({row['seconds']:.1f} s)")
+                  f"{extra}  inverted {row['val_inverted']}  ({row['seconds']:.1f} s)", flush=True)
         if config.max_minutes is not None and (time.perf_counter() - t_start) / 60 >= config.max_minutes:
             if progress:
                 print(f"time budget of {config.max_minutes} min reached after epoch {epoch + 1}; "

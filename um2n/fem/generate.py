@@ -80,12 +80,18 @@ class Source:
     widths: list
     angle: float
 
-    def ufl(self, x):
+    def ufl(self, x, constants: bool = False):
+        """The Gaussian at ``x``; with ``constants`` its parameters are Firedrake Constants,
+        so that forms with different sources share one compiled kernel."""
         c, s = np.cos(self.angle), np.sin(self.angle)
-        dx, dy = x[0] - self.centre[0], x[1] - self.centre[1]
-        r1 = (c * dx + s * dy) / self.widths[0]
-        r2 = (-s * dx + c * dy) / self.widths[1]
-        return self.amplitude * ufl.exp(-0.5 * (r1 ** 2 + r2 ** 2))
+        values = [c, s, *self.centre, *self.widths, self.amplitude]
+        if constants:
+            values = [fd.Constant(v) for v in values]
+        c, s, x0, y0, w0, w1, a = values
+        dx, dy = x[0] - x0, x[1] - y0
+        r1 = (c * dx + s * dy) / w0
+        r2 = (-s * dx + c * dy) / w1
+        return a * ufl.exp(-0.5 * (r1 ** 2 + r2 ** 2))
 
 
 @dataclass
@@ -221,26 +227,31 @@ def random_sources(rng: np.random.Generator, max_sources: int) -> list[Source]:
             for _ in range(k)]
 
 
-def exact_solution(sources: list[Source], x):
-    return sum(s.ufl(x) for s in sources)
+def exact_solution(sources: list[Source], x, constants: bool = False):
+    """The manufactured solution, the sum of the Gaussians (see :meth:`Source.ufl`)."""
+    return sum(s.ufl(x, constants) for s in sources)
 
 
-def hessian_monitor_function(sources: list[Source], alpha: float, reference_mesh, power: float = 2.0):
+def hessian_monitor_function(sources: list[Source], alpha: float, reference_mesh, power: float = 2.0,
+                             constants: bool = False):
     r"""``monitor(mesh)``: :math:`1 + \alpha (|H(u)|_F / M)^p`, with :math:`M` the maximum of
-    :math:`|H(u)|_F` over the vertices of ``reference_mesh`` and :math:`p` = ``power``."""
+    :math:`|H(u)|_F` over the vertices of ``reference_mesh`` and :math:`p` = ``power``
+    (``constants``: the parameters as Firedrake Constants, see :meth:`Source.ufl`)."""
     x = ufl.SpatialCoordinate(reference_mesh)
-    u = exact_solution(sources, x)
+    u = exact_solution(sources, x, constants)
     H = ufl.grad(ufl.grad(u))
     P1 = fd.FunctionSpace(reference_mesh, "CG", 1)
     top = float(fd.Function(P1).interpolate(ufl.inner(H, H)).dat.data_ro.max())
     half = 0.5 * power
+    a, t, tiny = (fd.Constant(alpha), fd.Constant(top), fd.Constant(1e-30 * top)) if constants else \
+        (alpha, top, 1e-30 * top)
 
     def monitor(mesh):
         y = ufl.SpatialCoordinate(mesh)
-        Hy = ufl.grad(ufl.grad(exact_solution(sources, y)))
+        Hy = ufl.grad(ufl.grad(exact_solution(sources, y, constants)))
         if power == 2.0:
-            return 1 + alpha * ufl.inner(Hy, Hy) / top
-        return 1 + alpha * ((ufl.inner(Hy, Hy) + 1e-30 * top) / top) ** half
+            return 1 + a * ufl.inner(Hy, Hy) / t
+        return 1 + a * ((ufl.inner(Hy, Hy) + tiny) / t) ** half
 
     return monitor
 

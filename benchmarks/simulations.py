@@ -23,7 +23,7 @@ For every run: the moves made and rejected, the most tangled elements seen at an
 process's wall time for the run, and the time per step split into solve, monitor, move,
 transfer and output. Prints the JSON and writes it to ``benchmarks/results/<case>.json``::
 
-    bash install/run.sh benchmarks/simulations.py swirl [--movers none um2n ma] [--set lc=0.02]
+    bash install/run.sh benchmarks/simulations.py swirl [--movers none um2n ma um2n@um2n-v1] [--set lc=0.02]
     bash install/run.sh benchmarks/simulations.py cylinder [--runs coarse_static fine_static]
     bash install/run.sh benchmarks/simulations.py runup
     bash install/run.sh benchmarks/simulations.py tohoku [--data-dir DIR]
@@ -65,7 +65,8 @@ def _value(text: str):
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("case", choices=["swirl", *RUNS])
-    ap.add_argument("--movers", nargs="+", default=["none", "um2n", "ma"], help="swirl: the movers to compare")
+    ap.add_argument("--movers", nargs="+", default=["none", "um2n", "ma"],
+                    help="swirl: the movers to compare (um2n@NAME: UM2N with the weights NAME, a file or shipped name)")
     ap.add_argument("--runs", nargs="+", help="cylinder, runup, tohoku: a subset of the runs")
     ap.add_argument("--config", metavar="FILE.toml", help="setting overrides for every run")
     ap.add_argument("--set", nargs="+", default=[], metavar="NAME=VALUE",
@@ -89,7 +90,11 @@ def main() -> int:
     if args.data_dir:
         set_setting(cfg, "data_dir", args.data_dir)
     if args.case == "swirl":
-        variants = [Variant(m, {"loop.mover": m, **QUIET}) for m in args.movers]
+        variants = []
+        for m in args.movers:              # "um2n@NAME": the UM2N mover with the weights NAME
+            mover, _, weights = m.partition("@")
+            variants.append(Variant(m, {"loop.mover": mover, **({"loop.weights": weights} if weights else {}),
+                                        **QUIET}))
     else:
         runs = RUNS[args.case]
         unknown = set(args.runs or []) - set(runs)

@@ -141,5 +141,5 @@ def test_weights_by_name_and_unknown_weights():
 
     assert "um2n-v1" in UM2NMover(weights="um2n-v1").weights_info
     assert all(path.is_file() for path in SHIPPED_WEIGHTS.values())
-    with pytest.raises(UM2NError, match="um2n-v9: no such weights file"):
+    with pytest.raises(UM2NError, match="um2n-v9: weights file not found"):
         UM2NMover(weights="um2n-v9")

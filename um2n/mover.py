@@ -76,7 +76,7 @@ def resolve_weights(weights: str | Path) -> Path:
         return SHIPPED_WEIGHTS[str(weights)]
     path = Path(weights).expanduser()
     if not path.is_file():
-        raise UM2NError(f"{weights}: no such weights file (shipped weights by name: {', '.join(SHIPPED_WEIGHTS)})")
+        raise UM2NError(f"{weights}: weights file not found (shipped weights by name: {', '.join(SHIPPED_WEIGHTS)})")
     return path
 
 

@@ -2,6 +2,7 @@
 defaults (one source of truth), and bad ones are named clearly."""
 
 import dataclasses
+import typing
 import importlib
 from pathlib import Path
 
@@ -19,6 +20,7 @@ CONFIGS = {
     "tohoku.toml": ("um2n_simulations.tohoku", "TohokuConfig"),
     "blade-rom.toml": ("um2n_simulations.blade.rom_case", "BladeROMConfig"),
     "train-um2n-v1.toml": ("um2n.train", "TrainConfig"),
+    "train-um2n-v2.toml": ("um2n.train", "TrainConfig"),
 }
 
 
@@ -30,8 +32,14 @@ def _defaults_repeated(cls, raw: dict, where: str) -> list[str]:
     """The keys of ``raw`` whose value equals the dataclass default (recursively into tables)."""
     out = []
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     for key, value in raw.items():
         f = fields[key]
+        optional = [t for t in typing.get_args(hints[key]) if dataclasses.is_dataclass(t)]
+        if isinstance(value, dict) and f.default is None and optional:      # an optional table
+            default = optional[0]()
+            out += [f"[{key}] {k}" for k, v in value.items() if getattr(default, k) == v]
+            continue
         if isinstance(value, dict) and f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
             if dataclasses.is_dataclass(default):

@@ -24,22 +24,33 @@ def _mmapped_bytes() -> int:
     return int(f().hblkhd)
 
 
+def _free_heap_bytes() -> int:
+    """Bytes free in malloc's heap now (``mallinfo2().fordblks``)."""
+    f = heap._glibc().mallinfo2
+    f.restype = _MallInfo2
+    return int(f().fordblks)
+
+
 def test_large_blocks_come_from_the_heap_inside_and_from_mmap_outside():
-    size = 64 * 2 ** 20                       # above glibc's largest mmap threshold (32 MiB)
+    # above glibc's largest mmap threshold (32 MiB), and larger than all the free memory the
+    # earlier tests of this process left in the heap: a free chunk that fits would serve the
+    # request without mmap whatever the threshold
+    size = 64 * 2 ** 20 + _free_heap_bytes()
     before = _mmapped_bytes()
-    a = np.ones(size // 8)
+    a = np.empty(size // 8)
     assert _mmapped_bytes() - before >= size  # default: a fresh mmap
     del a
     with heap.retained_heap():
         with heap.retained_heap():            # re-entrant: the inner exit keeps the setting
             pass
         before = _mmapped_bytes()
-        b = np.ones(size // 8)
+        b = np.empty(size // 8)
         assert _mmapped_bytes() - before < size
         del b
     assert heap._depth == 0
+    size = 64 * 2 ** 20 + _free_heap_bytes()
     before = _mmapped_bytes()
-    c = np.ones(size // 8)
+    c = np.empty(size // 8)
     assert _mmapped_bytes() - before >= size  # the default is back
     del c
 

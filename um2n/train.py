@@ -40,6 +40,16 @@ Config (TOML)::
     equidistribution = 0.0
     [model]                          # UM2NConfig fields (optional)
     attention = "latent"
+
+Fine-tuning on the finite-element error (:mod:`um2n.fem.pde_loss`, Firedrake needed):
+a ``[pde_loss]`` table (:class:`PDELossConfig`) replaces ``data`` by random problems drawn
+like the training data, and the loss becomes ``weight`` times the mean over the meshes of
+:math:`\log(e_{moved} / e_{original})`, the ratio of the L2 errors of the P1 solve on the
+moved and the original mesh, plus the label-free terms of ``[loss]`` (``equidistribution``,
+and ``fold``: :math:`\frac{1}{M}\sum_K \max(0, -A_K) / \overline{|A|}`, inverted elements);
+the terms that need a Monge-Ampère target must be 0. ``init`` names the weights to start
+from (a file or a shipped name such as ``"um2n-v1"``); a checkpoint, when there is one, wins.
+The validation metrics add ``val_er``, the mean error reduction :math:`1 - e_{moved}/e_{original}`.
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import firedrake as fd
 import numpy as np
@@ -50,7 +51,9 @@ from firedrake.adjoint import (Control, ReducedFunctional, Tape, continue_annota
 from firedrake.ml.pytorch import fem_operator
 
 from um2n.errors import UM2NError
-from um2n.fem.generate import Source, exact_solution
+from um2n.features import mesh_data
+from um2n.fem.adapter import mesh_graph
+from um2n.fem.generate import Source, draw_sample, exact_solution, hessian_monitor_function, mesh_polygon
 from um2n.mesh import MeshGraph
 
 PROBLEMS = ("helmholtz", "poisson")
@@ -101,7 +104,6 @@ class FEError:
         if mesh.comm.size > 1:
             raise UM2NError("FEError works on a serial mesh")
         if graph is None:
-            from um2n.fem.adapter import mesh_graph
             graph = mesh_graph(mesh)
         self.mesh, self.problem = mesh, problem
         self.X0 = np.array(mesh.coordinates.dat.data_ro, dtype=np.float64)
@@ -194,12 +196,6 @@ def make_problem(config, index: int, problem: str, workdir) -> ErrorProblem:
     """Problem ``index`` of the random family of ``config`` (a
     :class:`um2n.fem.generate.GenerateConfig`: domains, mesh sizes, sources, monitor): the
     gmsh mesh, the Hessian monitor at its vertices, the model input and the error functional."""
-    from pathlib import Path
-
-    from um2n.features import mesh_data
-    from um2n.fem.adapter import mesh_graph
-    from um2n.fem.generate import draw_sample, hessian_monitor_function, mesh_polygon
-
     s = draw_sample(config, index)
     msh = mesh_polygon(np.array(s.outer), None if s.hole is None else np.array(s.hole), s.lc,
                        Path(workdir) / f"problem{index}.msh", seed=s.seed % (2 ** 31))

@@ -26,7 +26,8 @@ HELD_OUT_SEED = 1_000_003
 #: mesh sizes of the held-out cases (training: 0.05, 0.06, 0.07)
 HELD_OUT_LCS = (0.045, 0.055, 0.065)
 
-HELMHOLTZ_SOLVER_PARAMETERS = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
+#: the direct solve of a P1 problem on these small meshes (also the PDE loss's, and its adjoint's)
+P1_SOLVER_PARAMETERS = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
 
 
 def held_out_config(seed: int = HELD_OUT_SEED, lcs=HELD_OUT_LCS, domains=DOMAINS + HELD_OUT_DOMAINS) -> GenerateConfig:
@@ -44,7 +45,7 @@ def helmholtz_error(mesh, sources) -> float:
     uh = fd.Function(V)
     bc = fd.DirichletBC(V, fd.Function(V).interpolate(u_exact), "on_boundary")
     fd.solve((fd.inner(fd.grad(u), fd.grad(v)) + u * v) * fd.dx == f * v * fd.dx, uh, bcs=bc,
-             solver_parameters=HELMHOLTZ_SOLVER_PARAMETERS)
+             solver_parameters=P1_SOLVER_PARAMETERS)
     return math.sqrt(fd.assemble((uh - u_exact) ** 2 * fd.dx(degree=8)))
 
 

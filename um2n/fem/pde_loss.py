@@ -54,12 +54,11 @@ from um2n.errors import UM2NError
 from um2n.features import mesh_data
 from um2n.fem.adapter import mesh_graph
 from um2n.fem.generate import Source, draw_sample, exact_solution, hessian_monitor_function, mesh_polygon
+from um2n.fem.heldout import P1_SOLVER_PARAMETERS
 from um2n.mesh import MeshGraph
 
 PROBLEMS = ("helmholtz", "poisson")
 
-#: solver of the P1 problem (and of its adjoint): the meshes are small
-FE_SOLVER_PARAMETERS = {"ksp_type": "preonly", "pc_type": "lu", "pc_factor_mat_solver_type": "mumps"}
 #: the L2 projection of the Dirichlet data
 PROJECTION_SOLVER_PARAMETERS = {"ksp_type": "cg", "pc_type": "jacobi", "ksp_rtol": 1e-14, "ksp_atol": 0.0}
 #: quadrature degree of every integral of the exact solution: fixed, so that the shape
@@ -136,7 +135,7 @@ class FEError:
                 fd.solve(u * v * fd.dx == u_exact * v * dq, g, solver_parameters=PROJECTION_SOLVER_PARAMETERS)
                 uh = fd.Function(V, name="u_h")
                 fd.solve(a == f * v * dq, uh, bcs=fd.DirichletBC(V, g, "on_boundary"),
-                         solver_parameters=FE_SOLVER_PARAMETERS)
+                         solver_parameters=P1_SOLVER_PARAMETERS)
                 J = fd.assemble((uh - u_exact) ** 2 * dq)
             finally:
                 pause_annotation()

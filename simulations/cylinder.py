@@ -31,6 +31,7 @@ from pathlib import Path
 import firedrake as fd
 import numpy as np
 
+from um2n.errors import UM2NError
 from um2n.fem.adapter import vertex_count
 from um2n.fem.loop import LoopConfig, MovingMeshProblem
 from um2n.fem.monitors import MonitorConfig, SolutionMonitor
@@ -39,6 +40,7 @@ from um2n_simulations.navier_stokes import NavierStokesSolver
 
 INFLOW, OUTFLOW, WALLS, CYLINDER = 1, 2, 3, 4
 DIAMETER = 0.1
+CENTRE = (0.2, 0.2)
 
 #: The DFG reference intervals (Schäfer & Turek 1996).
 REFERENCE = {
@@ -55,6 +57,8 @@ class CylinderConfig:
     case: str = "2d-2"
     lc: float = 0.04
     lc_cyl: float = 0.008
+    lc_wake: float = 0.0        # size in the wake box [0.1, 1] x [0.1, 0.31]; 0: no box
+    curved: bool = False        # P2 geometry: the cylinder's edges on the circle (static meshes)
     refine: int = 0
     nu: float = 1e-3
     dt: float = 0.01
@@ -74,15 +78,37 @@ class CylinderConfig:
 
 
 def cylinder_mesh(cfg: CylinderConfig):
-    """The gmsh mesh of ``meshes/dfg_cylinder.geo`` at ``lc`` (far field) and ``lc_cyl``, both
-    halved ``refine`` times."""
+    """The gmsh mesh of ``meshes/dfg_cylinder.geo`` at ``lc`` (far field), ``lc_cyl`` and
+    ``lc_wake``, all halved ``refine`` times; with ``curved``, of degree 2
+    (:func:`curved_cylinder_mesh`)."""
     from um2n.meshing import generate_mesh
 
     with tempfile.TemporaryDirectory() as tmp:
         scale = 0.5 ** cfg.refine
-        msh = generate_mesh("dfg_cylinder", Path(tmp) / "dfg.msh", lc=cfg.lc * scale,
-                            numbers={"lc_cyl": cfg.lc_cyl * scale})
-        return fd.Mesh(str(msh), name="dfg_cylinder")
+        numbers = {"lc_cyl": cfg.lc_cyl * scale}
+        if cfg.lc_wake > 0:
+            numbers["lc_wake"] = cfg.lc_wake * scale
+        msh = generate_mesh("dfg_cylinder", Path(tmp) / "dfg.msh", lc=cfg.lc * scale, numbers=numbers)
+        mesh = fd.Mesh(str(msh), name="dfg_cylinder")
+    return curved_cylinder_mesh(mesh) if cfg.curved else mesh
+
+
+def curved_cylinder_mesh(mesh):
+    r"""The mesh with P2 coordinates whose nodes on the cylinder lie on the circle.
+
+    Every node of the P2 coordinate field on the cylinder (the vertices, already on it, and
+    the edge midpoints, inside it by :math:`r(1 - \cos(\pi/N))` on a polygon of :math:`N`
+    edges) is placed at :math:`c + r (x - c)/|x - c|`; the other nodes are the straight
+    elements' own. The boundary is then followed to :math:`O(h^3)` instead of
+    :math:`O(h^2)`, which is what the P2 velocity's forces on the cylinder need to converge at
+    their own order."""
+    V = fd.VectorFunctionSpace(mesh, "CG", 2)
+    X = fd.Function(V).interpolate(fd.SpatialCoordinate(mesh))
+    nodes = fd.DirichletBC(V, fd.Constant((0.0, 0.0)), CYLINDER).nodes
+    centre = np.array(CENTRE)
+    d = X.dat.data_ro[nodes] - centre
+    X.dat.data[nodes] = centre + 0.5 * DIAMETER * d / np.linalg.norm(d, axis=1)[:, None]
+    return fd.Mesh(X, name=mesh.name)
 
 
 class CylinderFlow(MovingMeshProblem):
@@ -247,6 +273,9 @@ class CylinderCase(Case):
             cfg.case = args.case_name
 
     def make_mesh(self, cfg: CylinderConfig):
+        if cfg.curved and cfg.loop.mover != "none":
+            raise UM2NError(f"cylinder: curved = true needs mover 'none', not {cfg.loop.mover!r} "
+                            "(the movers move meshes with straight (P1) elements)")
         return cylinder_mesh(cfg)
 
     def make_problem(self, cfg: CylinderConfig, mesh) -> CylinderFlow:

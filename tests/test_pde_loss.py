@@ -111,6 +111,21 @@ def test_pde_loss_config_errors(tmp_path):
                  '[pde_loss]\nsamples = 4\n')
     cfg = TrainConfig.from_toml(p)
     assert cfg.data is None and cfg.init == "um2n-v1" and cfg.pde_loss.samples == 4 and cfg.loss.fold == 1.0
+    for bad in ('[]', '"high"', '[3, -1]', 'true'):
+        p.write_text(f'out = "o"\n[loss]\narea = 0\nchamfer = 0\nvertex = 0\n[pde_loss]\nalpha = {bad}\n')
+        with pytest.raises(UM2NError, match=r"ft.toml: \[pde_loss\] alpha must be a number >= 0 or a non-empty list"):
+            TrainConfig.from_toml(p)
+
+
+def test_monitor_amplitude_drawn_per_problem():
+    """A list of amplitudes: each problem draws one, reproducibly, and every value is used."""
+    from um2n.train import PDELossConfig, problem_alpha
+
+    cfg = PDELossConfig(alpha=[3.0, 5.0, 8.0, 12.0])
+    drawn = [problem_alpha(cfg, i) for i in range(40)]
+    assert drawn == [problem_alpha(cfg, i) for i in range(40)]
+    assert set(drawn) == {3.0, 5.0, 8.0, 12.0}
+    assert problem_alpha(PDELossConfig(alpha=8), 5) == 8.0 and problem_alpha(PDELossConfig(), 5) is None
 
 
 def test_fine_tuning_runs_resumes_and_saves(tmp_path):

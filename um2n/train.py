@@ -63,6 +63,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from um2n.errors import UM2NError
@@ -96,7 +97,8 @@ class PDELossConfig:
     problems: list = field(default_factory=lambda: ["helmholtz", "poisson"])   # by index, in turn
     lcs: list = field(default_factory=lambda: [0.05, 0.06, 0.07])
     domains: list | None = None             # default: the training families
-    alpha: float | None = None              # monitor 1 + alpha (|H|/max)^power; default: generate's
+    alpha: float | list | None = None       # monitor 1 + alpha (|H|/max)^power; default: generate's;
+    #                                         a list: each problem draws one of its values
     power: float | None = None
 
 
@@ -173,6 +175,11 @@ class TrainConfig:
             if unknown or not self.pde_loss.problems:
                 raise UM2NError(f"{where}: [pde_loss] problems must be among helmholtz, poisson, got "
                                 f"{self.pde_loss.problems}")
+            alphas = self.pde_loss.alpha if isinstance(self.pde_loss.alpha, list) else [self.pde_loss.alpha]
+            if self.pde_loss.alpha is not None and (not alphas or not all(
+                    isinstance(a, (int, float)) and not isinstance(a, bool) and a >= 0 for a in alphas)):
+                raise UM2NError(f"{where}: [pde_loss] alpha must be a number >= 0 or a non-empty list of them, "
+                                f"got {self.pde_loss.alpha!r}")
             if self.pde_loss.samples < 2:
                 raise UM2NError(f"{where}: [pde_loss] samples must be at least 2, got {self.pde_loss.samples}")
         elif self.data is None:
@@ -320,13 +327,21 @@ def pde_problems(cfg: PDELossConfig, progress: bool = True) -> list:
 
     gen = GenerateConfig(out="(pde_loss)", seed=cfg.seed, lcs=tuple(cfg.lcs),
                          domains=tuple(cfg.domains) if cfg.domains else DOMAINS)
-    if cfg.alpha is not None:
-        gen.alpha = cfg.alpha
     if cfg.power is not None:
         gen.power = cfg.power
     with tempfile.TemporaryDirectory() as work:
-        return [make_problem(gen, i, cfg.problems[i % len(cfg.problems)], work)
+        return [make_problem(gen, i, cfg.problems[i % len(cfg.problems)], work, alpha=problem_alpha(cfg, i))
                 for i in report_progress(range(cfg.samples), "pde_loss problems", enabled=progress, unit="problem")]
+
+
+def problem_alpha(cfg: PDELossConfig, index: int) -> float | None:
+    """The monitor amplitude of problem ``index``: ``alpha``, or one value of the list ``alpha``
+    drawn from the stream ``(seed, index, 1)`` (independent of the problem's other draws);
+    ``None``: generate's default."""
+    if not isinstance(cfg.alpha, list):
+        return None if cfg.alpha is None else float(cfg.alpha)
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, index, 1]))
+    return float(cfg.alpha[int(rng.integers(len(cfg.alpha)))])
 
 
 def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:

@@ -191,17 +191,19 @@ class ErrorProblem:
     index: int
 
 
-def make_problem(config, index: int, problem: str, workdir) -> ErrorProblem:
+def make_problem(config, index: int, problem: str, workdir, alpha: float | None = None) -> ErrorProblem:
     """Problem ``index`` of the random family of ``config`` (a
     :class:`um2n.fem.generate.GenerateConfig`: domains, mesh sizes, sources, monitor): the
-    gmsh mesh, the Hessian monitor at its vertices, the model input and the error functional."""
+    gmsh mesh, the Hessian monitor at its vertices, the model input and the error functional.
+    ``alpha``: the monitor's amplitude, if not ``config.alpha``."""
     s = draw_sample(config, index)
     msh = mesh_polygon(np.array(s.outer), None if s.hole is None else np.array(s.hole), s.lc,
                        Path(workdir) / f"problem{index}.msh", seed=s.seed % (2 ** 31))
     mesh = fd.Mesh(str(msh))
     graph = mesh_graph(mesh)
     sources = [Source(**d) for d in s.sources]
-    monitor = hessian_monitor_function(sources, config.alpha, mesh, config.power, constants=True)
+    monitor = hessian_monitor_function(sources, config.alpha if alpha is None else alpha, mesh, config.power,
+                                       constants=True)
     m0 = np.array(fd.Function(fd.FunctionSpace(mesh, "CG", 1)).interpolate(monitor(mesh)).dat.data_ro)
     data = mesh_data(graph, m0)
     data.face = torch.from_numpy(graph.triangles.T.copy())

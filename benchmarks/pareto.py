@@ -25,11 +25,15 @@ Writes ``benchmarks/results/pareto_<case>.json`` and ``pareto_<case>.png``::
 
     bash install/run.sh benchmarks/pareto.py swirl
     bash install/run.sh benchmarks/pareto.py tohoku [--data-dir DIR]
+
+``--weights NAME ...`` runs every UM2N run once per weights (shipped names or files), labelled
+``... [NAME]``, and writes ``pareto_<case>_weights.json`` and ``.png`` instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import sys
@@ -86,7 +90,7 @@ def _plot(case_name: str, runs: dict, path: Path) -> None:
     ax.loglog([s[0] for s in static], [s[1] for s in static], "o-", color="k", label="static (refined)")
     for t, e, k in static:
         ax.annotate(k.replace("static ", ""), (t, e), textcoords="offset points", xytext=(4, 4), fontsize=8)
-    markers = iter("s^Dv<>")
+    markers = itertools.cycle("s^Dv<>ph*")
     for k, r in runs.items():
         if r["static"] is False:
             ax.loglog([r["wall_seconds"]], [r["error"]], next(markers), ms=8, label=k)
@@ -105,6 +109,7 @@ def main() -> int:
     ap.add_argument("--runs", nargs="+", help="a subset of the runs (labels)")
     ap.add_argument("--data-dir", help="tohoku: the data folder (default: ../shared/data/tohoku)")
     ap.add_argument("--output-dir", default="output/benchmarks/pareto")
+    ap.add_argument("--weights", nargs="+", metavar="NAME", help="run each UM2N run with each of these weights")
     args = ap.parse_args()
     import petsc4py
 
@@ -119,6 +124,10 @@ def main() -> int:
     if args.data_dir:
         set_setting(cfg, "data_dir", args.data_dir)
     runs = {k: v for k, v in RUNS[args.case].items() if not args.runs or k in args.runs}
+    if args.weights:
+        runs = {(f"{k} [{w}]" if o["loop.mover"] == "um2n" else k): ({**o, "loop.weights": w} if o["loop.mover"] == "um2n"
+                                                                  else o, static)
+                for k, (o, static) in runs.items() for w in (args.weights if o["loop.mover"] == "um2n" else [None])}
     out = Path(args.output_dir) / args.case
     kinds = {(o["loop.mover"], o.get("loop.transfer")): o for o, _ in runs.values()}
     for i, o in enumerate(kinds.values()):                      # warm-up: compile and cache the kernels
@@ -154,7 +163,7 @@ def main() -> int:
     static = [(r["wall_seconds"], r["error"]) for r in records.values() if r["static"]]
     moved = {k: (r["wall_seconds"], r["error"]) for k, r in records.items() if r["static"] is False}
     study = {"case": args.case, "runs": records, "equal_cost": [c.as_dict() for c in compare(static, moved)],
-             "weights": load_model(None)[1],
+             "weights": ({w: load_model(w)[1] for w in args.weights} if args.weights else load_model(None)[1]),
              "machine": {"platform": platform.platform(), "python": platform.python_version()}}
     for c in study["equal_cost"]:
         print(f"{c['label']:<22} {c['verdict']}: error {c['error']:.4e} against the static curve's "
@@ -162,10 +171,11 @@ def main() -> int:
     text = json.dumps(study, indent=2, default=float)
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)
-    with atomic_path(results / f"pareto_{args.case}.json") as tmp:
+    name = f"pareto_{args.case}" + ("_weights" if args.weights else "")
+    with atomic_path(results / f"{name}.json") as tmp:
         Path(tmp).write_text(text)
-    _plot(args.case, records, results / f"pareto_{args.case}.png")
-    print(f"wrote {results / f'pareto_{args.case}.json'} and .png")
+    _plot(args.case, records, results / f"{name}.png")
+    print(f"wrote {results / f'{name}.json'} and .png")
     return 0
 
 

@@ -91,8 +91,11 @@ def test_monitor_evaluation_inside_and_outside_the_mesh():
 
 
 @pytest.mark.firedrake
-def test_loop_with_a_mover_of_ones_own_rejects_its_tangles(tmp_path):
-    """Any Mover plugs into the loop; a tangling move is counted as rejected, never used."""
+def test_loop_with_a_mover_of_ones_own_rejects_its_tangles(tmp_path, capsys):
+    """Any Mover plugs into the loop; a tangling move is counted as rejected, never used, and
+    its reason is counted and said on stderr, and kept in the summary."""
+    import json
+
     from um2n.fem.loop import LoopConfig, run_moving_mesh
     from um2n_simulations.swirl import SwirlConfig, SwirlProblem
 
@@ -106,6 +109,11 @@ def test_loop_with_a_mover_of_ones_own_rejects_its_tangles(tmp_path):
     assert res.moves == 0 and res.moves_rejected == 2 and res.max_inverted == 0
     assert [r["moved"] for r in res.diagnostics] == [0] * 7
     assert (tmp_path / "summary.json").exists() and (tmp_path / "checkpoint.h5").exists()
+    reason = "the moved mesh would have 3 inverted elements"
+    assert res.rejections == {reason: 2}
+    err = capsys.readouterr().err
+    assert f"step 2: move rejected ({reason})" in err and f"step 4: move rejected ({reason})" in err
+    assert json.loads((tmp_path / "summary.json").read_text())["rejections"] == {reason: 2}
 
 
 def test_atomic_path_keeps_the_old_file_when_the_writer_fails(tmp_path):

@@ -9,9 +9,9 @@ Each cycle of :func:`run_moving_mesh`:
 3. **move** the mesh with the chosen :class:`~um2n.fem.movers.Mover` (``um2n``, ``ma`` or
    ``none``, or any object with that interface), always from the *reference* mesh
    :math:`\xi` (the mesh the run started on), through :func:`~um2n.fem.movers.guarded_move`:
-   a move that fails or would tangle the mesh is undone and counted in
-   ``moves_rejected``, and the run goes on on the previous mesh, so the loop never hands a
-   tangled mesh to the solver;
+   a move that fails or would tangle the mesh is undone, counted in ``moves_rejected`` and
+   by its reason in ``rejections`` (and said on stderr), and the run goes on on the previous
+   mesh, so the loop never hands a tangled mesh to the solver;
 4. carry the fields to the new mesh, by the ``transfer`` setting:
 
    * ``"ale"`` (default): the mesh does not jump. It moves *continuously*, linearly in
@@ -52,6 +52,7 @@ The supermesh remap (``transfer = "conservative"``) is serial only, and says so.
 from __future__ import annotations
 
 import copy
+import sys
 import time
 from abc import ABC, abstractmethod
 from contextlib import contextmanager
@@ -177,7 +178,8 @@ class MovingMeshProblem(ABC):
 class LoopResult:
     """What :func:`run_moving_mesh` measured.
 
-    ``timings`` are wall seconds by part of the cycle; ``summary`` is the problem's
+    ``timings`` are wall seconds by part of the cycle; ``rejections`` counts the rejected
+    moves by reason (:attr:`MoveInfo.reason <um2n.fem.movers.MoveInfo>`); ``summary`` is the problem's
     :meth:`~MovingMeshProblem.summary`; ``diagnostics`` the rows of ``diagnostics.csv``
     (numbers); ``extras`` what a case's ``finish`` hook derives from the run (JSON-ready).
     ``mesh`` and ``problem`` are the live objects at the end of the run.
@@ -190,6 +192,7 @@ class LoopResult:
     paths_shortened: int = 0
     moves_slowed: int = 0
     max_inverted: int = 0
+    rejections: dict = field(default_factory=dict)
     timings: dict = field(default_factory=lambda: dict.fromkeys(TIMED_PARTS, 0.0))
     summary: dict = field(default_factory=dict)
     resumed_from_step: int | None = None
@@ -333,12 +336,23 @@ class _Motion:
         return info
 
 
+def _report_rejection(result: LoopResult, step: int, reason: str, comm) -> None:
+    """Count a rejected move by its reason and say so on stderr (rank 0): the run goes on on
+    the mesh it had."""
+    reason = reason or "no reason given"
+    result.rejections[reason] = result.rejections.get(reason, 0) + 1
+    if comm.rank == 0:
+        print(f"um2n loop: step {step}: move rejected ({reason}); the run goes on on the mesh it had",
+              file=sys.stderr, flush=True)
+
+
 def _start(make_problem, make_mesh, recorder: Recorder, resume: bool):
     """``(mesh, problem, reference coordinates, result)``, from the checkpoint when resuming."""
     if resume and recorder.checkpoint_path.exists():
         built = make_mesh()                      # to check that the checkpoint is of this mesh
         mesh, problem, xi, state = recorder.restore(make_problem, mesh_fingerprint(built, built.coordinates))
         result = LoopResult(steps=0, t=state["t"], resumed_from_step=state["step"],
+                            rejections=dict(state.get("rejections", {})),
                             **{k: state.get(k, 0) for k in LoopResult(0, 0.0).counters})
         recorder.mesh_id = state.get("mesh_fingerprint") or mesh_fingerprint(mesh, xi)
         return mesh, problem, xi, result
@@ -394,6 +408,8 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
             moved = info.accepted
             result.moves += moved
             result.moves_rejected += not moved
+            if not moved:
+                _report_rejection(result, step, info.reason, mesh.comm)
             result.paths_shortened += "path_fraction" in info.details
             result.moves_slowed += "courant_fraction" in info.details
             inverted = motion.guard.inverted() if moved else inverted
@@ -404,7 +420,8 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
             recorder.output(step, t, force=step == problem.num_steps)
             if step % cfg.checkpoint_every == 0 or (step == end and stop_after is None):
                 problem.sync_fields()
-                recorder.checkpoint(mesh, xi, problem.fields(), {"step": step, "t": t, **result.counters},
+                recorder.checkpoint(mesh, xi, problem.fields(), {"step": step, "t": t, **result.counters,
+                                                                 "rejections": result.rejections},
                                     motion=problem.motion)
         result.steps, result.t = result.steps + 1, t
     result.completed = end == problem.num_steps      # (its last step's checkpoint wrote the diagnostics)

@@ -149,7 +149,8 @@ def run_record(result, wall: float, output: Path) -> dict:
     per = d["seconds_per_step"]
     step_total = sum(per.values())
     return {"summary": result.summary, **result.extras, "moves": result.moves,
-            "moves_rejected": result.moves_rejected, "max_inverted": result.max_inverted, "steps": result.steps,
+            "moves_rejected": result.moves_rejected, "rejections": result.rejections,
+            "max_inverted": result.max_inverted, "steps": result.steps,
             "wall_seconds": wall, "seconds_per_step": per,
             "mover_fraction_of_step": per.get("move", 0.0) / step_total if step_total else None,
             "move_seconds_per_move": d["timings"].get("move", 0.0) / result.moves if result.moves else None,

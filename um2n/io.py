@@ -25,8 +25,9 @@ _FACET_TYPES = {"line", "vertex"}
 WRITE_SUFFIXES = {".msh", ".vtu", ".vtk", ".mesh"}
 
 
-def read_mesh(path: str | os.PathLike) -> meshio.Mesh:
-    """Read a 2D triangle mesh with meshio and check that um2n can move it.
+def read_mesh(path: str | os.PathLike, dim: int = 2) -> meshio.Mesh:
+    """Read a mesh with meshio; for ``dim = 2`` check that it is a 2D triangle mesh um2n
+    can move (a 3D mesh is checked by :func:`um2n.tetmesh.tetrahedra_of`).
 
     Raises
     ------
@@ -52,7 +53,8 @@ def read_mesh(path: str | os.PathLike) -> meshio.Mesh:
         text = text or messages.getvalue().strip() or type(exc).__name__
         reason = [ln for ln in text.splitlines() if ln.strip()][-1].removeprefix("Error: ")
         raise MeshInputError(f"{p}: cannot read the mesh ({reason})") from None
-    check_mesh(mesh, str(p))
+    if dim == 2:
+        check_mesh(mesh, str(p))
     return mesh
 
 

@@ -205,6 +205,15 @@ class MeshGraph:
         lo = self.points.min(axis=0)
         return lo, float(np.max(self.points.max(axis=0) - lo))
 
+    @property
+    def cells(self) -> np.ndarray:
+        """The triangles (the safeguard's name for the cells of any dimension)."""
+        return self.triangles
+
+    def cell_measures(self, points: np.ndarray | None = None) -> np.ndarray:
+        """Signed triangle areas at ``points`` (the safeguard's interface)."""
+        return signed_areas(self.points if points is None else points, self.triangles)
+
     def areas(self, points: np.ndarray | None = None) -> np.ndarray:
         """Signed triangle areas at ``points`` (default: the graph's own)."""
         return signed_areas(self.points if points is None else points, self.triangles)

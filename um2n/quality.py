@@ -1,4 +1,4 @@
-r"""Mesh-quality metrics for 2D triangle meshes.
+r"""Mesh-quality metrics for triangle and tetrahedral meshes.
 
 For a triangle :math:`K` with edge lengths :math:`a, b, c`, area :math:`|K|`, inradius
 :math:`\rho = 2|K| / (a + b + c)` and circumradius :math:`R = abc / (4|K|)`:
@@ -10,6 +10,15 @@ For a triangle :math:`K` with edge lengths :math:`a, b, c`, area :math:`|K|`, in
 * *equidistribution*: the coefficient of variation
   :math:`\mathrm{CV} = \mathrm{std}(m_K |K|) / \mathrm{mean}(m_K |K|)` with :math:`m_K` the
   mean of the vertex monitor values; 0 for a perfectly equidistributed mesh.
+
+For a tetrahedron with volume :math:`V`, face areas :math:`A_k`, inradius
+:math:`\rho = 3V / \sum_k A_k` and circumradius :math:`R`:
+
+* *dihedral angles*: :math:`\pi - \arccos(n_k \cdot n_l)` between the outward normals of
+  each pair of faces (70.53 degrees for the regular tetrahedron);
+* *aspect ratio*: :math:`R / (3 \rho)`, equal to 1 for the regular tetrahedron;
+* *volume ratio*: :math:`\max |K| / \min |K|`; *inverted* and *equidistribution* as in 2D,
+  with volumes in place of areas.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from um2n.mesh import signed_areas
+from um2n.tetmesh import _TET_FACES, signed_volumes
 
 
 @dataclass
@@ -111,3 +121,67 @@ def quality_table(columns: dict[str, MeshQuality]) -> str:
             cells.append("-" if v is None else fmt.format(v))
         lines.append(f"{label:<22}" + "".join(f"{c:>{width + 2}}" for c in cells))
     return "\n".join(lines)
+
+
+@dataclass
+class TetMeshQuality:
+    """Quality figures of one tetrahedral mesh (see module docstring for definitions)."""
+
+    num_vertices: int
+    num_cells: int
+    inverted: int
+    min_dihedral: float
+    max_dihedral: float
+    max_aspect_ratio: float
+    mean_aspect_ratio: float
+    volume_ratio: float
+    equidistribution_cv: float | None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def dihedral_angles(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
+    """(M, 6) dihedral angles in degrees of positively oriented tetrahedra."""
+    p = points[tets[:, _TET_FACES]]                               # (M, 4, 3, 3)
+    n = np.cross(p[:, :, 1] - p[:, :, 0], p[:, :, 2] - p[:, :, 0])
+    n /= np.maximum(np.linalg.norm(n, axis=2, keepdims=True), 1e-300)
+    pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    cos = np.stack([(n[:, k] * n[:, m]).sum(1) for k, m in pairs], axis=1)
+    return 180.0 - np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+
+def tet_aspect_ratios(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
+    r"""Aspect ratio :math:`R / (3\rho)` of each tetrahedron (1 = regular, inf = degenerate)."""
+    p = points[tets]
+    d = p[:, 1:] - p[:, :1]                                       # (M, 3, 3)
+    rhs = 0.5 * (d * d).sum(2)
+    vol = np.abs(signed_volumes(points, tets))
+    ok = vol > 0
+    centre = np.zeros((len(tets), 3))
+    if ok.any():
+        centre[ok] = np.linalg.solve(d[ok], rhs[ok][..., None])[..., 0]
+    R = np.linalg.norm(centre, axis=1)
+    f = p[:, _TET_FACES]
+    area = 0.5 * np.linalg.norm(np.cross(f[:, :, 1] - f[:, :, 0], f[:, :, 2] - f[:, :, 0]), axis=2).sum(1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(ok, R * area / (9.0 * vol), np.inf)
+
+
+def tet_mesh_quality(points: np.ndarray, tets: np.ndarray, monitor: np.ndarray | None = None) -> TetMeshQuality:
+    """All the quality figures of a tetrahedral mesh (tetrahedra positively oriented)."""
+    vol = signed_volumes(points, tets)
+    dih = dihedral_angles(points, tets)
+    ar = tet_aspect_ratios(points, tets)
+    av = np.abs(vol)
+    cv = None
+    if monitor is not None:
+        w = np.asarray(monitor)[tets].mean(axis=1) * av
+        cv = float(w.std() / w.mean())
+    return TetMeshQuality(
+        num_vertices=int(len(points)), num_cells=int(len(tets)), inverted=int((vol <= 0).sum()),
+        min_dihedral=float(dih.min()), max_dihedral=float(dih.max()),
+        max_aspect_ratio=float(ar.max()), mean_aspect_ratio=float(ar[np.isfinite(ar)].mean()),
+        volume_ratio=float(av.max() / av.min()) if av.min() > 0 else float("inf"),
+        equidistribution_cv=cv,
+    )

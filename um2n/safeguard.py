@@ -1,8 +1,9 @@
 r"""The safeguard: a moved mesh is never handed out tangled.
 
-Given the original valid coordinates :math:`x^0` (all triangles positively oriented) and
-a proposed move :math:`x^1` (boundary vertices already on their curves, with parameters
-:math:`s^1`), the safeguard returns
+Given the original valid coordinates :math:`x^0` (all cells positively oriented:
+triangles by signed area, tetrahedra by signed volume) and a proposed move :math:`x^1`
+(boundary vertices already on their curves or surfaces, with curve parameters :math:`s^1`
+in 2D), the safeguard returns
 
 .. math::
 
@@ -10,9 +11,9 @@ a proposed move :math:`x^1` (boundary vertices already on their curves, with par
     \quad\text{(along the boundary curve for sliding vertices)},
 
 with per-vertex step lengths :math:`\alpha_i \in [0, 1]` chosen by a local backtracking
-line search: every triangle whose area falls below ``min_area_ratio`` times its original
-area halves the :math:`\alpha` of its vertices, up to ``max_halvings`` times; a vertex of
-a triangle that is still too small after that is sent back to :math:`x^0`
+line search: every cell whose area (volume) falls below ``min_area_ratio`` times its
+original one halves the :math:`\alpha` of its vertices, up to ``max_halvings`` times; a
+vertex of a cell that is still too small after that is sent back to :math:`x^0`
 (:math:`\alpha_i = 0`). Since :math:`\alpha = 0` is the valid original mesh, the loop
 terminates with a valid mesh. Vertices away from trouble keep their full move.
 """
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from um2n.mesh import MeshGraph, signed_areas
+from um2n.mesh import MeshGraph
 
 
 @dataclass
@@ -33,9 +34,9 @@ class SafeguardReport:
     Attributes
     ----------
     inverted_before : int
-        Triangles with non-positive area in the proposed move.
+        Cells with non-positive area (volume) in the proposed move.
     small_before : int
-        Triangles below ``min_area_ratio`` of their original area in the proposed move.
+        Cells below ``min_area_ratio`` of their original area (volume) in the proposed move.
     limited_vertices : int
         Vertices whose move was shortened (:math:`\\alpha_i < 1`).
     reset_vertices : int
@@ -65,8 +66,8 @@ def untangle(graph: MeshGraph, x0: np.ndarray, x1: np.ndarray, s1: np.ndarray,
 
     Parameters
     ----------
-    graph : MeshGraph
-        Connectivity and boundary model.
+    graph : MeshGraph or TetMeshGraph
+        Connectivity (``cells``, ``cell_measures``) and boundary model.
     x0 : (N, 2) valid original coordinates.
     x1 : (N, 2) proposed coordinates, boundary vertices on their curves.
     s1 : (N,) curve parameters of ``x1`` (from :meth:`BoundaryModel.project`).
@@ -75,15 +76,16 @@ def untangle(graph: MeshGraph, x0: np.ndarray, x1: np.ndarray, s1: np.ndarray,
     """
     if not 0.0 <= min_area_ratio < 1.0:
         raise ValueError(f"min_area_ratio must be in [0, 1), got {min_area_ratio}")
-    tri = graph.triangles
-    a0 = signed_areas(x0, tri)
+    tri = graph.cells
+    measure = graph.cell_measures
+    a0 = measure(x0)
     if (a0 <= 0).any():
         raise ValueError("the original coordinates are tangled; the safeguard needs a valid start")
     floor = min_area_ratio * a0
     n = len(x0)
     alpha = np.ones(n)
     x = graph.boundary.blend(x0, x1, s1, alpha)
-    area = signed_areas(x, tri)
+    area = measure(x)
     inverted_before = int((area <= 0).sum())
     small_before = int((area <= floor).sum())
     it = 0
@@ -98,7 +100,7 @@ def untangle(graph: MeshGraph, x0: np.ndarray, x1: np.ndarray, s1: np.ndarray,
             alpha[verts] = 0.0
         it += 1
         x = graph.boundary.blend(x0, x1, s1, alpha)
-        area = signed_areas(x, tri)
+        area = measure(x)
         if it > max_halvings + n:  # unreachable: alpha = 0 everywhere is x0, which is valid
             raise RuntimeError("safeguard did not terminate")
     moved = np.linalg.norm(x1 - x0, axis=1) > 0
@@ -106,7 +108,7 @@ def untangle(graph: MeshGraph, x0: np.ndarray, x1: np.ndarray, s1: np.ndarray,
         inverted_before=inverted_before, small_before=small_before,
         limited_vertices=int((alpha < 1).sum()), reset_vertices=int(((alpha == 0) & moved).sum()),
         min_alpha=float(alpha.min()) if n else 1.0, iterations=it,
-        inverted_after=int((signed_areas(x, tri) <= 0).sum()),
+        inverted_after=int((measure(x) <= 0).sum()),
     )
     assert report.inverted_after == 0
     return x, report

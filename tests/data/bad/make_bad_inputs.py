@@ -36,3 +36,14 @@ with open("garbage.msh", "w") as f:
     f.write("this is not a mesh\n$MeshFormat\n9 9 9\n")
 open("empty.vtu", "w").close()
 w("good_square.vtu", sq, [("triangle", tris)], point_data={"m": np.array([1, 2, 3, 4, 5.0])})
+
+# 3D inputs (read by um2n.tetmesh.TetMeshGraph; tests/test_tetmesh.py lists the messages)
+cube = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 1]], dtype=float)
+two_tets = np.array([[0, 1, 2, 3], [1, 2, 3, 4]])
+flat = cube.copy(); flat[4] = [0.25, 0.25, 0.5]          # in the plane x + y + z = 1 of face (1, 2, 3)
+w("tet_degenerate.vtu", flat, [("tetra", two_tets)])
+w("tet_surface_only.vtu", cube[:4], [("triangle", np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]]))])
+w("tet_mixed_dimension.vtu", np.vstack([cube, [[3, 0, 0], [4, 0, 0], [3, 1, 0]]]),
+  [("tetra", two_tets), ("triangle", np.array([[5, 6, 7]]))])
+w("tet_mixed_hex.vtu", np.vstack([cube, [[2, 0, 0], [3, 0, 0], [3, 1, 0], [2, 1, 0], [2, 0, 1], [3, 0, 1], [3, 1, 1], [2, 1, 1]]]),
+  [("tetra", two_tets), ("hexahedron", np.arange(5, 13)[None, :])])

@@ -28,7 +28,7 @@ def test_expression_values(expr, ref):
     ("(lambda: 1)()", "not allowed"),
     ("[x][0]", "not allowed"),
     ("open('/etc/passwd')", "function 'open' is not allowed"),
-    ("z + 1", "unknown name 'z'"),
+    ("w + 1", "unknown name 'w'"),
     ("x if y else 1", "IfExp is not allowed"),
     ("exp(x, out=y)", "keyword"),
     ("1 +", "syntax error"),

@@ -5,9 +5,10 @@ larger side :math:`L`, the inputs of vertex :math:`i` are
 
 .. math::
 
-    f_i = \big( (x_i - x_{lo}) / L,\; b_i,\; m_i / \max_j m_j \big) \in \mathbb{R}^4,
+    f_i = \big( (x_i - x_{lo}) / L,\; b_i,\; m_i / \max_j m_j \big) \in \mathbb{R}^{d + 2},
 
-with :math:`b_i = 1` on the boundary. The scaling is isotropic (one :math:`L` for both
+with :math:`b_i = 1` on the boundary and :math:`d` the dimension (2 for a
+:class:`~um2n.mesh.MeshGraph`, 3 for a :class:`~um2n.tetmesh.TetMeshGraph`). The scaling is isotropic (one :math:`L` for both
 axes), so angles, and therefore element validity, are the same in normalised space.
 The graph also carries the monitor's dynamic range :math:`\gamma = 1 - \min m / \max m`
 (the deformer's gate; see :mod:`um2n.model`).
@@ -22,16 +23,18 @@ from torch_geometric.data import Data
 from um2n.mesh import MeshGraph
 from um2n.monitor import monitor_range, normalise_monitor
 
+#: Features per vertex of a 2D mesh (``dim + 2`` in general).
 NUM_NODE_FEATURES = 4
 
 
 def mesh_data(graph: MeshGraph, monitor: np.ndarray) -> Data:
     """Model input for ``graph`` with (checked) monitor values ``monitor`` at its vertices.
 
-    Fields: ``x`` (N, 4) features, ``pos`` (N, 2) normalised coordinates, ``edge_index``
+    ``graph`` is a :class:`~um2n.mesh.MeshGraph` or a :class:`~um2n.tetmesh.TetMeshGraph`.
+    Fields: ``x`` (N, d + 2) features, ``pos`` (N, d) normalised coordinates, ``edge_index``
     (both directions of every mesh edge), ``deform_edge_index`` (the deformer's
     neighbourhoods, see :meth:`MeshGraph.deform_edge_index`), ``gate`` (1,), ``scale`` (1,)
-    and ``origin`` (1, 2) to map back to physical coordinates.
+    and ``origin`` (1, d) to map back to physical coordinates.
     """
     lo, L = graph.bounding_box
     pos = (graph.points - lo) / L

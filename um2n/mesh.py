@@ -206,6 +206,10 @@ class MeshGraph:
         return lo, float(np.max(self.points.max(axis=0) - lo))
 
     @property
+    def dim(self) -> int:
+        return 2
+
+    @property
     def cells(self) -> np.ndarray:
         """The triangles (the safeguard's name for the cells of any dimension)."""
         return self.triangles

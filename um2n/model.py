@@ -72,6 +72,12 @@ Design choices
   the test suite checks the figure quoted here: 70,608): far fewer than the
   published 1.8 M, nearly all of which sat in the decoder; the deformer's output is a
   convex combination whatever its width.
+* 3D is a variant of the same design, not the same network: ``dim = 3`` in the config
+  makes the inputs :math:`(\hat x, b, \hat m) \in \mathbb{R}^5` and the geometric terms
+  :math:`r_{ij} \in \mathbb{R}^4`, with separate weights. One set of weights for both
+  dimensions would have to see 2D meshes as flat 3D ones, which changes the inputs of the
+  validated 2D weights; and the convex-combination argument needs no change in 3D (a
+  tetrahedral mesh's deformer neighbourhoods are :meth:`um2n.tetmesh.TetMeshGraph.deform_edge_index`).
 * Weights are stored as safetensors (no pickle): :meth:`UM2N.save` / :meth:`UM2N.load`.
 """
 
@@ -89,7 +95,6 @@ from torch_geometric.nn import MessagePassing
 from torch_geometric.utils import softmax
 
 from um2n.errors import WeightsError
-from um2n.features import NUM_NODE_FEATURES
 
 
 @dataclass
@@ -107,10 +112,13 @@ class UM2NConfig:
     num_deformer_layers: int = 4
     deformer_heads: int = 4
     deformer_hidden: int = 64
+    dim: int = 2                   # 2: triangle meshes; 3: tetrahedral meshes
 
     def __post_init__(self):
         if self.attention not in ("latent", "full"):
             raise ValueError(f"attention must be 'latent' or 'full', not {self.attention!r}")
+        if self.dim not in (2, 3):
+            raise ValueError(f"dim must be 2 or 3, not {self.dim!r}")
 
 
 def _graph_slices(ptr: Tensor | None, n: int) -> list[tuple[int, int]]:
@@ -250,11 +258,12 @@ class LocalEdgeEncoder(MessagePassing):
     #: edges per chunk in inference, which bounds the memory of the per-edge hidden layer
     chunk_edges: int = 1 << 20
 
-    def __init__(self, in_channels: int, out_channels: int, hidden: int = 32):
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 32, dim: int = 2):
         super().__init__(aggr="add")
+        self.dim = dim
         self.lin_dst = nn.Linear(in_channels, hidden)
         self.lin_src = nn.Linear(in_channels, hidden, bias=False)
-        self.lin_geo = nn.Linear(3, hidden, bias=False)
+        self.lin_geo = nn.Linear(dim + 1, hidden, bias=False)
         self.lin_out = nn.Linear(hidden, out_channels)
         self.reset_parameters()
 
@@ -285,15 +294,15 @@ class LocalEdgeEncoder(MessagePassing):
         (``chunk_edges`` at a time, which bounds the memory of the per-edge hidden layer),
         each chunk's products and activation done in place in one buffer."""
         src, dst = edge_index[0], edge_index[1]
-        Wg = self.lin_geo.weight                                            # (hidden, 3)
+        Wg, D = self.lin_geo.weight, self.dim                                # (hidden, dim + 1)
         total = torch.zeros(a.shape[0], a.shape[1], dtype=a.dtype, device=a.device)
         for k in range(0, src.numel(), self.chunk_edges):
             s, t = src[k:k + self.chunk_edges], dst[k:k + self.chunk_edges]
             d = pos.index_select(0, s)
             d -= pos.index_select(0, t)                                     # x_j - x_i
             m = b.index_select(0, s)
-            m.addmm_(d, Wg[:, :2].T)
-            m.addcmul_(d.norm(dim=1, keepdim=True), Wg[:, 2].unsqueeze(0))
+            m.addmm_(d, Wg[:, :D].T)
+            m.addcmul_(d.norm(dim=1, keepdim=True), Wg[:, D].unsqueeze(0))
             m += a.index_select(0, t)
             total.index_add_(0, t, torch.ops.aten.gelu_(m))
         return total
@@ -314,16 +323,16 @@ class ConvexDeformerLayer(MessagePassing):
     ``forward`` returns the new features :math:`z^{k+1}` and positions :math:`y^{k+1}`.
     """
 
-    def __init__(self, in_channels: int, hidden: int, heads: int, negative_slope: float = 0.2):
+    def __init__(self, in_channels: int, hidden: int, heads: int, negative_slope: float = 0.2, dim: int = 2):
         super().__init__(aggr="add", node_dim=0)
         if hidden % heads:
             raise ValueError("deformer width must be divisible by the number of heads")
-        self.heads, self.hidden, self.negative_slope = heads, hidden, negative_slope
+        self.heads, self.hidden, self.negative_slope, self.dim = heads, hidden, negative_slope, dim
         C = hidden // heads
-        self.lin = nn.Linear(in_channels + 2, hidden, bias=False)
+        self.lin = nn.Linear(in_channels + dim, hidden, bias=False)
         self.att_src = nn.Parameter(torch.empty(1, heads, C))
         self.att_dst = nn.Parameter(torch.empty(1, heads, C))
-        self.att_geo = nn.Linear(3, heads, bias=False)
+        self.att_geo = nn.Linear(dim + 1, heads, bias=False)
         self.bias = nn.Parameter(torch.empty(hidden))
         self.reset_parameters()
 
@@ -344,7 +353,7 @@ class ConvexDeformerLayer(MessagePassing):
         a_src = (u * self.att_src).sum(-1)                                   # (N, H)
         a_dst = (u * self.att_dst).sum(-1)
         alpha = self.edge_updater(edge_index, a_src=a_src, a_dst=a_dst, pos=pos)   # (E, H)
-        out = self.propagate(edge_index, u=u, pos=pos, alpha=alpha)         # (N, hidden + 2)
+        out = self.propagate(edge_index, u=u, pos=pos, alpha=alpha)         # (N, hidden + dim)
         feat = F.elu(out[:, : self.hidden] + self.bias)
         target = out[:, self.hidden:]                                        # convex combination
         new_pos = pos + gate.unsqueeze(-1) * (target - pos)
@@ -361,21 +370,21 @@ class ConvexDeformerLayer(MessagePassing):
         temporaries are a few (E, H) arrays.
         """
         src, dst = edge_index[0], edge_index[1]
-        n, E, H = z.shape[0], src.numel(), self.heads
+        n, E, H, D = z.shape[0], src.numel(), self.heads, self.dim
         C = self.hidden // H
         deg = torch.bincount(dst, minlength=n)
         crow = torch.zeros(n + 1, dtype=torch.int64, device=dst.device)
         torch.cumsum(deg, 0, out=crow[1:])
-        W = self.lin.weight                                   # (hidden, in + 2): z then pos
+        W = self.lin.weight                                   # (hidden, in + dim): z then pos
         # each head's features W^h u, contiguous, and its attention terms a^h . W^h u
-        u = [torch.addmm(pos @ W[h * C:(h + 1) * C, -2:].T, z, W[h * C:(h + 1) * C, :-2].T) for h in range(H)]
+        u = [torch.addmm(pos @ W[h * C:(h + 1) * C, -D:].T, z, W[h * C:(h + 1) * C, :-D].T) for h in range(H)]
         a_src = torch.stack([u[h] @ self.att_src[0, h] for h in range(H)], dim=1)        # (N, H)
         a_dst = torch.stack([u[h] @ self.att_dst[0, h] for h in range(H)], dim=1)
         d = pos.index_select(0, src)
         d -= pos.repeat_interleave(deg, dim=0, output_size=E)                # y_j - y_i
-        Wg = self.att_geo.weight                                             # (H, 3)
-        logits = torch.addmm(a_src.index_select(0, src), d, Wg[:, :2].T)
-        logits.addcmul_(d.norm(dim=1, keepdim=True), Wg[:, 2].unsqueeze(0))
+        Wg = self.att_geo.weight                                             # (H, dim + 1)
+        logits = torch.addmm(a_src.index_select(0, src), d, Wg[:, :D].T)
+        logits.addcmul_(d.norm(dim=1, keepdim=True), Wg[:, D].unsqueeze(0))
         del d
         logits += a_dst.repeat_interleave(deg, dim=0, output_size=E)
         F.leaky_relu(logits, self.negative_slope, inplace=True)
@@ -414,21 +423,22 @@ class UM2N(nn.Module):
 
     ``forward(data)`` takes a :class:`torch_geometric.data.Data` or ``Batch`` from
     :func:`um2n.features.mesh_data` and returns the new normalised coordinates
-    ``(N, 2)``; ``return_all=True`` returns the positions after every deformer layer.
+    ``(N, dim)``; ``return_all=True`` returns the positions after every deformer layer.
     """
 
     def __init__(self, config: UM2NConfig | None = None):
         super().__init__()
         self.config = cfg = config or UM2NConfig()
-        self.inp = nn.Linear(NUM_NODE_FEATURES, cfg.hidden)
+        nf = cfg.dim + 2                                  # coordinates, boundary flag, monitor
+        self.inp = nn.Linear(nf, cfg.hidden)
         self.blocks = nn.ModuleList([TransformerBlock(cfg) for _ in range(cfg.num_blocks)])
         self.norm = nn.LayerNorm(cfg.hidden)
         self.glob_out = nn.Linear(cfg.hidden, cfg.global_out)
-        self.local = LocalEdgeEncoder(NUM_NODE_FEATURES, cfg.local_out)
-        z_dim = cfg.global_out + cfg.local_out + NUM_NODE_FEATURES
+        self.local = LocalEdgeEncoder(nf, cfg.local_out, dim=cfg.dim)
+        z_dim = cfg.global_out + cfg.local_out + nf
         dims = [z_dim] + [cfg.deformer_hidden] * (cfg.num_deformer_layers - 1)
         self.deformer = nn.ModuleList(
-            [ConvexDeformerLayer(d, cfg.deformer_hidden, cfg.deformer_heads) for d in dims])
+            [ConvexDeformerLayer(d, cfg.deformer_hidden, cfg.deformer_heads, dim=cfg.dim) for d in dims])
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())

@@ -4,12 +4,13 @@ A monitor :math:`m(x) > 0` says where resolution is wanted: the mover equidistri
 :math:`m |K|` over the elements :math:`K`. um2n takes it as
 
 * a per-vertex array of length N,
-* a Python callable ``f(x, y) -> array`` (``x``, ``y`` the vertex coordinate arrays), or
-* an expression string in ``x`` and ``y`` with numpy syntax, e.g.
+* a Python callable ``f(x, y) -> array`` (``x``, ``y`` the vertex coordinate arrays;
+  ``f(x, y, z)`` on a tetrahedral mesh), or
+* an expression string in ``x`` and ``y`` (and ``z`` in 3D) with numpy syntax, e.g.
   ``"1 + 10*exp(-((x-0.3)**2 + (y-0.2)**2)/0.01)"``.
 
 Expressions are parsed with :mod:`ast` and evaluated by walking the tree: only numbers,
-the names ``x``, ``y``, ``pi``, ``e``, the operators ``+ - * / ** %`` and the functions
+the names ``x``, ``y``, ``z``, ``pi``, ``e``, the operators ``+ - * / ** %`` and the functions
 in :data:`FUNCTIONS` are allowed. Nothing is passed to ``eval``; there are no builtins,
 attributes, subscripts or keyword arguments.
 
@@ -49,7 +50,7 @@ MonitorLike = Union[np.ndarray, Callable, str]
 
 
 class MonitorExpression:
-    """A monitor given as an expression in ``x`` and ``y``, parsed once and evaluated safely.
+    """A monitor given as an expression in ``x``, ``y`` (and ``z``), parsed once and evaluated safely.
 
     Examples
     --------
@@ -60,6 +61,7 @@ class MonitorExpression:
 
     def __init__(self, text: str):
         self.text = text
+        self.uses_z = False
         try:
             tree = ast.parse(text.strip(), mode="eval")
         except SyntaxError as exc:
@@ -72,9 +74,11 @@ class MonitorExpression:
             if not isinstance(node.value, (int, float)) or isinstance(node.value, bool):
                 raise MonitorError(f"monitor expression {self.text!r}: only numbers are allowed as constants")
         elif isinstance(node, ast.Name):
-            if node.id not in ("x", "y") and node.id not in _CONSTANTS:
+            if node.id not in ("x", "y", "z") and node.id not in _CONSTANTS:
                 raise MonitorError(f"monitor expression {self.text!r}: unknown name {node.id!r} "
-                                   f"(use x, y, pi, e and {', '.join(sorted(FUNCTIONS))})")
+                                   f"(use x, y, z (3D), pi, e and {', '.join(sorted(FUNCTIONS))})")
+            if node.id == "z":
+                self.uses_z = True
         elif isinstance(node, ast.BinOp):
             if type(node.op) not in _BINOPS:
                 raise MonitorError(f"monitor expression {self.text!r}: operator {type(node.op).__name__} is not allowed")
@@ -107,9 +111,14 @@ class MonitorExpression:
             return _UNARY[type(node.op)](self._eval(node.operand, env))
         return FUNCTIONS[node.func.id](*(self._eval(a, env) for a in node.args))
 
-    def __call__(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    def __call__(self, x: np.ndarray, y: np.ndarray, z: np.ndarray | None = None) -> np.ndarray:
+        if z is None and self.uses_z:
+            raise MonitorError(f"monitor expression {self.text!r}: uses z, but the mesh is 2D")
+        env = {"x": np.asarray(x, float), "y": np.asarray(y, float)}
+        if z is not None:
+            env["z"] = np.asarray(z, float)
         with np.errstate(all="ignore"):
-            val = self._eval(self._tree, {"x": np.asarray(x, float), "y": np.asarray(y, float)})
+            val = self._eval(self._tree, env)
         return np.broadcast_to(np.asarray(val, dtype=float), np.shape(x)).copy()
 
     def __repr__(self) -> str:
@@ -122,8 +131,9 @@ def evaluate_monitor(monitor: MonitorLike, points: np.ndarray, name: str | None 
 
     Parameters
     ----------
-    monitor : per-vertex array, callable ``f(x, y)`` or expression string
-    points : (N, 2) vertex coordinates
+    monitor : per-vertex array, callable ``f(x, y)`` (``f(x, y, z)`` for 3D points) or
+        expression string
+    points : (N, 2) or (N, 3) vertex coordinates
     name : how errors name the monitor (default: ``monitor expression '...'``,
         ``monitor function NAME`` or ``monitor array``)
     mesh : the mesh's name, added to the monitor's in errors (``... on MESH``)
@@ -149,7 +159,9 @@ def evaluate_monitor(monitor: MonitorLike, points: np.ndarray, name: str | None 
         label = f"{label} on {mesh}"
     if callable(monitor):
         try:
-            values = monitor(pts[:, 0], pts[:, 1])
+            values = monitor(*(pts[:, k] for k in range(pts.shape[1])))
+        except MonitorError:
+            raise
         except Exception as exc:
             raise MonitorError(f"{label}: evaluation failed ({exc})") from None
         values = np.asarray(values, dtype=float)

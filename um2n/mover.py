@@ -49,15 +49,16 @@ class MoveResult:
 
     Attributes
     ----------
-    points : (N, 2) float64
+    points : (N, d) float64
         New coordinates, never tangled.
-    raw_points : (N, 2) float64
+    raw_points : (N, d) float64
         The network's proposal, after boundary projection, before the safeguard.
     monitor : (N,) float64
         Monitor values at the original vertices.
     safeguard : SafeguardReport
     boundary_deviation : float
-        Largest distance of a boundary vertex from its curve (or a corner from its place).
+        Largest distance of a boundary vertex from its curve or surface (or a corner from
+        its place).
     timings : dict
         Seconds spent in ``model``, ``boundary`` and ``safeguard``.
     """
@@ -104,7 +105,7 @@ def load_model(weights: str | Path | None = None) -> tuple[UM2N, str]:
 
 
 class UM2NMover:
-    """Move 2D triangle meshes towards a monitor with UM2N.
+    """Move triangle meshes (or, with 3D weights, tetrahedral meshes) towards a monitor with UM2N.
 
     Parameters
     ----------
@@ -143,6 +144,10 @@ class UM2NMover:
         """Move several meshes (of any sizes) in one forward pass."""
         if len(graphs) != len(monitors):
             raise ValueError(f"{len(graphs)} meshes but {len(monitors)} monitors")
+        dim = self.model.config.dim
+        for g in graphs:
+            if g.dim != dim:
+                raise UM2NError(f"{g.name}: a {g.dim}D mesh, but the weights ({self.weights_info}) are for {dim}D meshes")
         values = [evaluate_monitor(m, g.points, mesh=g.name) for g, m in zip(graphs, monitors)]
         t0 = time.perf_counter()
         datas = [mesh_data(g, v) for g, v in zip(graphs, values)]

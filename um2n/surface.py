@@ -367,16 +367,22 @@ class SurfaceBoundaryModel:
 
     def project(self, x0: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, None]:
         """Put the boundary vertices of the proposed coordinates ``x`` back on their
-        surfaces and curves; corners get ``x0``. Returns ``(x, None)`` (no parameters:
-        see :meth:`blend`)."""
-        return self._apply(x0, np.array(x, dtype=float, copy=True)), None
+        surfaces and curves; corners get ``x0``, and so does every vertex whose proposed
+        position is ``x0`` (bit for bit: a mesh that is not moved is not changed by the
+        rounding of the fitted surfaces). Returns ``(x, None)`` (no parameters: see
+        :meth:`blend`)."""
+        x = np.array(x, dtype=float, copy=True)
+        still = (x == x0).all(axis=1)
+        x = self._apply(x0, x)
+        x[still] = x0[still]
+        return x, None
 
     def blend(self, x0: np.ndarray, x1: np.ndarray, s1, alpha: np.ndarray) -> np.ndarray:
         r""":math:`P(x_0 + \alpha (x_1 - x_0))` for constrained vertices; exactly ``x0``
-        where :math:`\alpha = 0`."""
+        where :math:`\alpha = 0` or :math:`x_1 = x_0`."""
         a = np.asarray(alpha, dtype=float)
         x = self._apply(x0, x0 + a[:, None] * (x1 - x0))
-        still = a == 0.0
+        still = (a == 0.0) | (x1 == x0).all(axis=1)
         x[still] = x0[still]
         return x
 

@@ -251,6 +251,23 @@ class TetMeshGraph:
     def corners(self) -> np.ndarray:
         return self.boundary.corners
 
+    @property
+    def dim(self) -> int:
+        return 3
+
+    @property
+    def bounding_box(self) -> tuple[np.ndarray, float]:
+        """Lowest corner and the largest side length of the bounding box."""
+        lo = self.points.min(axis=0)
+        return lo, float(np.max(self.points.max(axis=0) - lo))
+
+    def edge_index(self) -> torch.Tensor:
+        """(2, 2E) PyG ``edge_index`` with both directions of every mesh edge, sorted by
+        target, then source."""
+        n = self.num_vertices
+        both = np.concatenate([self.edges, self.edges[:, ::-1]])
+        return torch.from_numpy(both[np.argsort(both[:, 1] * n + both[:, 0], kind="stable")].T.copy())
+
     def deform_edge_index(self) -> torch.Tensor:
         """Edges ``j -> i`` a convex-combination deformer averages over (self-loops
         included), sorted by ``i``: an interior vertex over all its neighbours, a vertex on

@@ -195,3 +195,44 @@ def test_a_tangled_solution_is_repaired_by_the_safeguard(tmp_path, method):
     assert graph.boundary.deviation(x) < 1e-12
     corners = graph.boundary.kind == CORNER
     assert corners.sum() == 6 and np.array_equal(x[corners], graph.points[corners])
+
+
+def blob3d(mesh):
+    import firedrake as fd
+
+    x = fd.SpatialCoordinate(mesh)
+    return 1 + 10 * fd.exp(-((x[0] - 0.3) ** 2 + (x[1] - 0.4) ** 2 + (x[2] - 0.6) ** 2) / 0.02)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("domain,cv_ratio", [("cube", 0.4), ("box_sphere_hole", 0.85)])
+def test_monge_ampere_in_3d_converges_with_sliding_planes_and_sphere(tmp_path, domain, cv_ratio, method):
+    """Tetrahedral meshes (serial): both methods converge to rtol 1e-3; 0 inverted
+    tetrahedra; corners fixed; vertices on their planes, edges and sphere to 1e-10; the
+    equidistribution CV falls (measured with relaxation: cube 0.433 -> 0.142, sphere hole
+    0.602 -> 0.478)."""
+    import firedrake as fd
+
+    from um2n.fem.adapter import mesh_graph
+    from um2n.fem.monge_ampere import MongeAmpereMover
+    from um2n.meshing import generate_solid_mesh
+    from um2n.quality import tet_mesh_quality
+
+    if domain == "cube":
+        mesh = fd.UnitCubeMesh(6, 6, 6)
+    else:
+        mesh = fd.Mesh(str(generate_solid_mesh(domain, tmp_path / "m.msh", lc=0.15)))
+    g = mesh_graph(mesh)
+    assert g.boundary.constraint_types().get("Plane") == 6
+    V = fd.FunctionSpace(mesh, "CG", 1)
+    m0 = fd.Function(V).interpolate(blob3d(mesh)).dat.data_ro.copy()
+    res = MongeAmpereMover(mesh, blob3d, method=method, rtol=1e-3, maxiter=300).move()
+    assert 0 < res.iterations < 300 and res.residual < 1e-3
+    x = mesh.coordinates.dat.data_ro.copy()
+    m1 = fd.Function(V).interpolate(blob3d(mesh)).dat.data_ro
+    q0, q1 = tet_mesh_quality(g.points, g.tets, m0), tet_mesh_quality(x, g.tets, m1)
+    assert q1.inverted == 0
+    assert np.array_equal(x[g.corners], g.points[g.corners])
+    assert g.boundary.deviation(x) <= 1e-10
+    assert np.abs(x - g.points).max() > 1e-2
+    assert q1.equidistribution_cv < cv_ratio * q0.equidistribution_cv

@@ -34,6 +34,7 @@ from um2n.errors import MeshInputError
 from um2n.mesh import MeshGraph, mesh_edges
 from um2n.monitor import MonitorLike
 from um2n.mover import MoveResult, UM2NMover
+from um2n.tetmesh import TetMeshGraph, tet_faces
 
 
 def _attr(attr):
@@ -44,17 +45,19 @@ def _dim(attr) -> int:
     return int(_attr(attr))
 
 
-def _check_mesh(mesh) -> fd.Function:
+def _check_mesh(mesh, dims: tuple[int, ...] = (2,)) -> fd.Function:
     tdim, gdim = _dim(mesh.topological_dimension), _dim(mesh.geometric_dimension)
-    if tdim != 2 or gdim != 2:
-        raise MeshInputError(f"um2n moves 2D meshes in 2D (got topological dimension {tdim}, geometric {gdim})")
+    if tdim != gdim or tdim not in dims:
+        what = " and ".join(f"{d}D meshes in {d}D" for d in dims)
+        raise MeshInputError(f"um2n moves {what} (got topological dimension {tdim}, geometric {gdim})")
     coords = mesh.coordinates
     elem = coords.function_space().ufl_element()
     cellname = _attr(mesh.ufl_cell().cellname)
     degree = _attr(elem.degree)
     family = _attr(elem.family)
-    if degree != 1 or cellname != "triangle" or family not in ("Lagrange", "Q", "CG"):
-        raise MeshInputError("um2n moves affine triangle meshes (continuous P1 coordinates on triangles); "
+    cell = {2: "triangle", 3: "tetrahedron"}[tdim]
+    if degree != 1 or cellname != cell or family not in ("Lagrange", "Q", "CG"):
+        raise MeshInputError(f"um2n moves affine {cell} meshes (continuous P1 coordinates on {cell}s); "
                              f"got {family} {cellname} of degree {degree}")
     return coords
 
@@ -88,28 +91,37 @@ class _Numbering:
         return np.unique(np.concatenate(self.comm.allgather(self.local_to_global[np.asarray(local_ids, dtype=np.int64)])))
 
 
-def mesh_graph(mesh, corner_angle: float = 20.0) -> MeshGraph:
-    """The global :class:`MeshGraph` of a Firedrake mesh, boundary edges tagged with its markers.
+def mesh_graph(mesh, corner_angle: float = 20.0) -> "MeshGraph | TetMeshGraph":
+    """The global graph of a Firedrake mesh, boundary edges (2D) or faces (3D) tagged with its
+    markers: a :class:`MeshGraph` for a triangle mesh, a :class:`~um2n.tetmesh.TetMeshGraph`
+    for a tetrahedral one.
 
     Vertex ``i`` of the graph is global P1 node ``i`` (in serial: node ``i`` of
     ``mesh.coordinates``). In parallel every rank gets the same global graph.
     """
-    coords = _check_mesh(mesh)
+    coords = _check_mesh(mesh, dims=(2, 3))
     num = _Numbering(mesh)
     pts = num.gather(np.array(coords.dat.data_ro, dtype=np.float64))
     n_cells = mesh.cell_set.size
-    local_tri = np.asarray(num.P1.cell_node_list, dtype=np.int64)[:n_cells]
-    tri = np.concatenate(num.comm.allgather(num.local_to_global[local_tri]))
-    _, bnd, _ = mesh_edges(tri)
-    seg_tags = np.full(len(bnd), -1, dtype=np.int64)
+    local_cells = np.asarray(num.P1.cell_node_list, dtype=np.int64)[:n_cells]
+    cells = np.concatenate(num.comm.allgather(num.local_to_global[local_cells]))
+    if cells.shape[1] == 4:
+        bnd, _ = tet_faces(cells, len(pts))
+    else:
+        _, bnd, _ = mesh_edges(cells)
+    facet_tags = np.full(len(bnd), -1, dtype=np.int64)
     markers = sorted({int(t) for t in mesh.exterior_facets.unique_markers})
     for tag in markers:
         nodes = np.zeros(len(pts), dtype=bool)
         nodes[num.gather_ids(fd.DirichletBC(num.P1, 0.0, tag).nodes)] = True
-        both = nodes[bnd[:, 0]] & nodes[bnd[:, 1]] & (seg_tags < 0)
-        seg_tags[both] = tag
-    return MeshGraph.from_arrays(pts, tri, boundary_segments=bnd, boundary_segment_tags=seg_tags,
-                                 corner_angle=corner_angle, name=f"Firedrake mesh {mesh.name}")
+        on = nodes[bnd].all(axis=1) & (facet_tags < 0)
+        facet_tags[on] = tag
+    name = f"Firedrake mesh {mesh.name}"
+    if cells.shape[1] == 4:
+        return TetMeshGraph.from_arrays(pts, cells, boundary_triangles=bnd, boundary_triangle_tags=facet_tags,
+                                        name=name)
+    return MeshGraph.from_arrays(pts, cells, boundary_segments=bnd, boundary_segment_tags=facet_tags,
+                                 corner_angle=corner_angle, name=name)
 
 
 def mesh_partition(mesh, corner_angle: float = 20.0):

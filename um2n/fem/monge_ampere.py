@@ -9,7 +9,7 @@ vertices and :math:`\phi` solving the equidistribution equation
     \theta = \frac{\int_\Omega m \det(I + H)\,d\xi}{\int_\Omega d\xi},
 
 in the mixed form of McRae et al.: :math:`\phi \in P1` and a recovered Hessian
-:math:`\sigma \in P1^{2\times2}` with
+:math:`\sigma \in P1^{d\times d}` (:math:`d` = 2 or 3) with
 
 .. math::
 
@@ -47,7 +47,10 @@ as the relaxation, in fewer but dearer iterations.
 Boundaries. :math:`\partial\phi/\partial n = 0` (natural in both forms) lets vertices slide
 along the boundary; the boundary model of :class:`um2n.mesh.MeshGraph` then puts every
 boundary vertex exactly on its segment or curve (circles included) and keeps corners fixed.
-Holes and several boundary loops are handled the same way. The signed areas of the final
+Holes and several boundary loops are handled the same way. On a tetrahedral mesh (serial
+only) the boundary model of :class:`um2n.tetmesh.TetMeshGraph` keeps every boundary vertex
+on its plane, sphere, cylinder or original triangulated surface, feature-edge vertices on
+their edge, and corners fixed. The signed areas of the final
 mesh are checked: the discrete map :math:`\xi + \nabla\phi` of a converged solution can
 still invert a triangle (next to a re-entrant corner, say); such a mesh is repaired by
 UM2N's untangling safeguard (:func:`um2n.safeguard.untangle`: the moves of the vertices of
@@ -187,6 +190,10 @@ class MongeAmpereMover:
         self.method = method
         self.rtol, self.maxiter, self.divergence_factor = rtol, maxiter, divergence_factor
         self.xi = np.array(mesh.coordinates.dat.data_ro, dtype=np.float64)
+        self.dim = self.xi.shape[1]
+        if mesh.comm.size > 1 and self.dim == 3:
+            raise ValueError("Monge-Ampere on a tetrahedral mesh runs in serial only (the distributed "
+                             "boundary projection is 2D)")
         if mesh.comm.size > 1:       # the mesh stays distributed: the boundary is projected globally
             from um2n.fem.adapter import PartitionRows, mesh_partition
 
@@ -209,7 +216,7 @@ class MongeAmpereMover:
         self.dtau = fd.Constant(pseudo_timestep)
         self.theta = fd.Constant(1.0)
         n = fd.FacetNormal(self.ref)
-        I = ufl.Identity(2)
+        I = ufl.Identity(self.dim)
 
         # gradient of phi, projected to P1 vectors: the vertex displacement
         self.grad_phi = fd.Function(self.P1v, name="grad_phi")
@@ -249,7 +256,7 @@ class MongeAmpereMover:
         phi, sigma = fd.split(self.z)
         psi, tau = fd.TestFunctions(Z)
         n = fd.FacetNormal(self.ref)
-        I = ufl.Identity(2)
+        I = ufl.Identity(self.dim)
         F = (fd.inner(tau, sigma) * fd.dx + fd.inner(fd.div(tau), fd.grad(phi)) * fd.dx
              - fd.inner(fd.dot(tau, n), _tangential(fd.grad(phi), n)) * fd.ds
              - psi * (self.m * fd.det(I + sigma) - self.theta) * fd.dx)
@@ -360,7 +367,7 @@ class MongeAmpereMover:
         """Whether any triangle of the coordinates ``x`` (the process's own vertices) is
         inverted, on any rank."""
         if self.graph is not None:
-            return bool((signed_areas(x, self.graph.triangles) <= 0).any())
+            return bool((self.graph.cell_measures(x) <= 0).any())
         part = self._rows.part
         local = bool((signed_areas(self._rows.to_partition(x), part.triangles) <= 0).any())
         return bool(self.mesh.comm.allreduce(local, op=MPI.LOR))

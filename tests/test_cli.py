@@ -48,7 +48,7 @@ BAD_CASES = [
      "monitor expression 'x' on good_square.vtu: 2 of 5 vertices have a value <= 0 (min 0); "
      "a monitor must be positive everywhere (e.g. add 1: '1 + x')"),
     ("good_square.vtu", ["--monitor", "__import__('os')"], "function '__import__' is not allowed"),
-    ("good_square.vtu", ["--monitor", "1 + z"], "unknown name 'z'"),
+    ("good_square.vtu", ["--monitor", "1 + z"], "uses z, but the mesh is 2D"),
     ("good_square.vtu", ["--monitor", "1", "--weights", "nope.safetensors"], "nope.safetensors: weights file not found"),
     ("good_square.vtu", ["--monitor", "1", "--weights", "garbage.msh"], "not a safetensors weights file"),
     ("good_square.vtu", ["--monitor", "1", "-o", "out.txt"], "out.txt: cannot write .txt"),

@@ -73,9 +73,15 @@ def _parser() -> argparse.ArgumentParser:
     ge.add_argument("--out", required=True, help="output folder (manifest.jsonl, samples/)")
     ge.add_argument("--samples", type=int, help="number of samples to attempt in total (default 100)")
     ge.add_argument("--seed", type=int, help="seed of the whole data set (default 0)")
-    ge.add_argument("--domains", nargs="+", choices=["unit_square", "convex", "nonconvex", "hole"],
-                    help="domain families to draw from (default: all four)")
-    ge.add_argument("--lc", type=float, nargs="+", help="mesh sizes to draw from (default 0.05 0.06 0.07)")
+    ge.add_argument("--dim", type=int, choices=[2, 3], default=2,
+                    help="2: triangle meshes of random polygons (default); 3: tetrahedral meshes of the "
+                    "solids box, l_prism, box_sphere_hole, box_cylinder_hole")
+    ge.add_argument("--domains", nargs="+",
+                    choices=["unit_square", "convex", "nonconvex", "hole", "box", "l_prism", "box_sphere_hole",
+                             "box_cylinder_hole", "box_ellipsoid_hole"],
+                    help="domain families to draw from (default: the four of --dim)")
+    ge.add_argument("--lc", type=float, nargs="+",
+                    help="mesh sizes to draw from (default 0.05 0.06 0.07; with --dim 3: 0.1 0.125 0.15)")
     ge.add_argument("--alpha", type=float, help="monitor 1 + alpha (|H|/max|H|)^power (default 3)")
     ge.add_argument("--power", type=float,
                     help="monitor exponent (default 0.5; the UM2N paper's monitor is --alpha 5 --power 2)")
@@ -203,10 +209,18 @@ def _import_firedrake(command: str) -> None:
 
 def _cmd_generate(args) -> int:
     _import_firedrake("generate")
-    from um2n.fem.generate import GenerateConfig, generate
+    from um2n.fem.generate import DOMAINS, DOMAINS_3D, LCS_3D, GenerateConfig, generate
+    from um2n.meshing import SOLIDS
 
+    if args.domains:
+        wrong = [d for d in args.domains if (d in SOLIDS) != (args.dim == 3)]
+        if wrong:
+            raise UM2NError(f"generate: --domains {' '.join(wrong)} are not {args.dim}D domains "
+                            f"(with --dim {args.dim}: {', '.join(SOLIDS if args.dim == 3 else DOMAINS)})")
     given = {"num_samples": args.samples, "seed": args.seed, "alpha": args.alpha, "power": args.power,
-             "domains": tuple(args.domains) if args.domains else None, "lcs": tuple(args.lc) if args.lc else None}
+             "domains": tuple(args.domains) if args.domains else (DOMAINS_3D if args.dim == 3 else None),
+             "lcs": tuple(args.lc) if args.lc else (LCS_3D if args.dim == 3 else None),
+             "dim": args.dim}
     cfg = GenerateConfig(out=args.out, **{k: v for k, v in given.items() if v is not None})   # else the defaults
     try:
         counts = generate(cfg)

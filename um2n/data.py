@@ -5,8 +5,9 @@ A data set folder made by ``um2n generate`` (see :mod:`um2n.fem.generate`) holds
 sample into a :class:`torch_geometric.data.Data` with the model inputs of
 :func:`um2n.features.mesh_data` plus
 
-* ``y`` (N, 2): the Monge-Ampère coordinates, normalised like ``pos``;
-* ``face`` (3, M): the triangles (PyG offsets them when batching);
+* ``y`` (N, d): the Monge-Ampère coordinates, normalised like ``pos``;
+* ``face`` (3, M): the triangles, or (4, M): the tetrahedra of a 3D sample (PyG offsets
+  them when batching);
 * ``monitor`` (N,): the raw monitor values.
 """
 
@@ -22,19 +23,24 @@ from torch_geometric.data import Data, Dataset
 from um2n.errors import UM2NError
 from um2n.features import mesh_data
 from um2n.mesh import MeshGraph
+from um2n.tetmesh import TetMeshGraph
 
 
 def load_sample(path: str | Path) -> Data:
     """One ``.npz`` sample as a PyG ``Data``."""
     with np.load(path) as z:
-        graph = MeshGraph.from_arrays(z["points"], z["triangles"], boundary_segments=z["boundary_segments"],
-                                      boundary_segment_tags=z["boundary_tags"], name=str(path))
+        if "tets" in z:
+            graph = TetMeshGraph.from_arrays(z["points"], z["tets"], boundary_triangles=z["boundary_faces"],
+                                             boundary_triangle_tags=z["boundary_tags"], name=str(path))
+        else:
+            graph = MeshGraph.from_arrays(z["points"], z["triangles"], boundary_segments=z["boundary_segments"],
+                                          boundary_segment_tags=z["boundary_tags"], name=str(path))
         monitor = z["monitor"][graph.vertex_map]
         target = z["target"][graph.vertex_map]
     data = mesh_data(graph, monitor)
     lo, L = graph.bounding_box
     data.y = torch.from_numpy((target - lo) / L).float()
-    data.face = torch.from_numpy(graph.triangles.T.copy())
+    data.face = torch.from_numpy(graph.cells.T.copy())
     data.monitor = torch.from_numpy(monitor).float()
     return data
 

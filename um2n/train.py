@@ -3,8 +3,8 @@ r"""Training UM2N on Monge-Ampère meshes: ``um2n train CONFIG.toml``.
 Losses, for a predicted mesh :math:`y` and its Monge-Ampère target :math:`y^*` (both in
 the normalised coordinates of :mod:`um2n.features`):
 
-* element area: :math:`\frac{1}{M}\sum_K |A_K(y) - A_K(y^*)| / \bar A^*`, with signed areas,
-  so that inverted elements are penalised;
+* element area: :math:`\frac{1}{M}\sum_K |A_K(y) - A_K(y^*)| / \bar A^*`, with signed areas
+  (signed volumes for tetrahedra), so that inverted elements are penalised;
 * Chamfer distance (plain torch, per mesh, no pytorch3d):
   :math:`\frac1N\sum_i \min_j |y_i - y^*_j|^2 + \frac1N\sum_j \min_i |y_i - y^*_j|^2`;
 * vertex distance: :math:`\frac1N \sum_i |y_i - y^*_i|^2` (the vertices correspond);
@@ -188,6 +188,11 @@ class TrainConfig:
 
 # ------------------------------------------------------------------------------ losses
 def signed_areas_t(pos: torch.Tensor, face: torch.Tensor) -> torch.Tensor:
+    """Signed areas of triangles ``face`` (3, M), or signed volumes of tetrahedra ``face`` (4, M)."""
+    if face.shape[0] == 4:
+        p0 = pos[face[0]]
+        a, b, c = pos[face[1]] - p0, pos[face[2]] - p0, pos[face[3]] - p0
+        return (a * torch.linalg.cross(b, c)).sum(-1) / 6.0
     p0, p1, p2 = pos[face[0]], pos[face[1]], pos[face[2]]
     return 0.5 * ((p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p1[:, 1] - p0[:, 1]) * (p2[:, 0] - p0[:, 0]))
 
@@ -392,6 +397,10 @@ def train(config: TrainConfig, progress: bool = True, dataset=None) -> dict:
         model = model.to(device)
     else:
         model = UM2N(UM2NConfig(**config.model)).to(device)
+    data_dim = int(train_ds[0].pos.shape[1])
+    if model.config.dim != data_dim:
+        raise UM2NError(f"{config.data}: {data_dim}D samples, but the model is {model.config.dim}D "
+                        f"(set [model] dim = {data_dim}, or init from {data_dim}D weights)")
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     ckpt_path = out / "checkpoint.pt"
     start_epoch, best = 0, float("inf")

@@ -21,6 +21,10 @@ Each sample is one mesh, one monitor and the Monge-Ampère (MA) mesh for that mo
    (no convergence, divergence, a tangled solution: labels are not repaired) is recorded in
    the manifest with its reason and skipped: never kept silently.
 
+With ``dim = 3`` the domains are the gmsh solids of :func:`um2n.meshing.generate_solid_mesh`
+(:data:`DOMAINS_3D`, meshed at sizes :data:`LCS_3D` unless configured), the Gaussians are
+3D (three widths and three Euler angles), and the samples hold tetrahedra and boundary faces.
+
 Files: ``<out>/samples/<id>.npz`` (points, triangles, boundary segments and tags, monitor at
 the vertices, MA coordinates) and ``<out>/manifest.jsonl``, one JSON line per attempted
 sample (seed, domain, lc, sources, status, MA iterations, residual and continuation stages
@@ -69,6 +73,12 @@ class GenerateConfig:
     power: float = MonitorConfig.power
     ma_rtol: float = 1e-3
     ma_maxiter: int = 400
+    dim: int = 2                                # 3: tetrahedral meshes of the gmsh solids
+
+
+#: The 3D data: :data:`um2n.meshing.SOLIDS` meshed at these sizes.
+DOMAINS_3D = ("box", "l_prism", "box_sphere_hole", "box_cylinder_hole")
+LCS_3D = (0.1, 0.125, 0.15)
 
 
 @dataclass
@@ -78,11 +88,27 @@ class Source:
     amplitude: float
     centre: list
     widths: list
-    angle: float
+    angle: float | list          # 2D: the rotation angle; 3D: three Euler angles (z, y, z)
+
+    def rotation(self) -> np.ndarray:
+        """The 3D rotation :math:`R = R_z(a_0) R_y(a_1) R_z(a_2)` of the Gaussian's axes."""
+        def rz(t):
+            return np.array([[np.cos(t), -np.sin(t), 0.0], [np.sin(t), np.cos(t), 0.0], [0.0, 0.0, 1.0]])
+
+        def ry(t):
+            return np.array([[np.cos(t), 0.0, np.sin(t)], [0.0, 1.0, 0.0], [-np.sin(t), 0.0, np.cos(t)]])
+
+        a = self.angle
+        return rz(a[0]) @ ry(a[1]) @ rz(a[2])
 
     def ufl(self, x, constants: bool = False):
         """The Gaussian at ``x``; with ``constants`` its parameters are Firedrake Constants,
         so that forms with different sources share one compiled kernel."""
+        if len(self.centre) == 3:
+            R = self.rotation()
+            d = [x[i] - self.centre[i] for i in range(3)]
+            r = [sum(float(R[k, i]) * d[k] for k in range(3)) / self.widths[i] for i in range(3)]
+            return self.amplitude * ufl.exp(-0.5 * (r[0] ** 2 + r[1] ** 2 + r[2] ** 2))
         c, s = np.cos(self.angle), np.sin(self.angle)
         values = [c, s, *self.centre, *self.widths, self.amplitude]
         if constants:
@@ -219,8 +245,13 @@ def mesh_polygon(outer: np.ndarray, hole: np.ndarray | None, lc: float, path: Pa
 
 
 # ---------------------------------------------------------------------------- monitors
-def random_sources(rng: np.random.Generator, max_sources: int) -> list[Source]:
+def random_sources(rng: np.random.Generator, max_sources: int, dim: int = 2) -> list[Source]:
     k = int(rng.integers(1, max_sources + 1))
+    if dim == 3:
+        return [Source(amplitude=float(rng.uniform(0.5, 1.5) * rng.choice([-1, 1])),
+                       centre=rng.uniform(0.1, 0.9, 3).tolist(), widths=rng.uniform(0.05, 0.3, 3).tolist(),
+                       angle=rng.uniform(0, np.pi, 3).tolist())
+                for _ in range(k)]
     return [Source(amplitude=float(rng.uniform(0.5, 1.5) * rng.choice([-1, 1])),
                    centre=rng.uniform(0.1, 0.9, 2).tolist(),
                    widths=rng.uniform(0.03, 0.25, 2).tolist(), angle=float(rng.uniform(0, np.pi)))
@@ -261,6 +292,11 @@ def draw_sample(config: GenerateConfig, index: int) -> Sample:
     seed = int(np.random.SeedSequence([config.seed, index]).generate_state(1)[0])
     rng = np.random.default_rng(seed)
     domain = str(config.domains[index % len(config.domains)])
+    if config.dim == 3:
+        lc = float(rng.choice(config.lcs))
+        sources = random_sources(rng, config.max_sources, dim=3)
+        return Sample(index=index, seed=seed, domain=domain, lc=lc, sources=[asdict(s) for s in sources],
+                      outer=[], hole=None)
     outer, hole = random_polygon(rng, domain)
     lc = float(rng.choice(config.lcs))
     rng.choice(("helmholtz", "poisson"))     # kept: a draw of the first data set, keeps its seeds valid
@@ -274,8 +310,14 @@ def draw_sample(config: GenerateConfig, index: int) -> Sample:
 
 def make_sample(config: GenerateConfig, sample: Sample, workdir: Path) -> dict:
     """Mesh, monitor and MA target of one sample; returns the arrays to save."""
-    msh = mesh_polygon(np.array(sample.outer), None if sample.hole is None else np.array(sample.hole),
-                       sample.lc, workdir / f"{sample.index}.msh", seed=sample.seed % (2 ** 31))
+    if config.dim == 3:
+        from um2n.meshing import generate_solid_mesh
+
+        msh = generate_solid_mesh(sample.domain, workdir / f"{sample.index}.msh", lc=sample.lc,
+                                  seed=sample.seed % (2 ** 31))
+    else:
+        msh = mesh_polygon(np.array(sample.outer), None if sample.hole is None else np.array(sample.hole),
+                           sample.lc, workdir / f"{sample.index}.msh", seed=sample.seed % (2 ** 31))
     mesh = fd.Mesh(str(msh))
     graph = mesh_graph(mesh)
     sources = [Source(**s) for s in sample.sources]
@@ -286,6 +328,14 @@ def make_sample(config: GenerateConfig, sample: Sample, workdir: Path) -> dict:
     mover = MongeAmpereMover(mesh, monitor, rtol=config.ma_rtol, maxiter=config.ma_maxiter, graph=graph,
                              repair=False)
     result = mover.move()
+    if config.dim == 3:
+        return {
+            "points": graph.points, "tets": graph.tets,
+            "boundary_faces": graph.boundary_faces, "boundary_tags": graph.boundary_tags,
+            "monitor": m0, "target": np.array(mesh.coordinates.dat.data_ro),
+            "ma_iterations": result.iterations, "ma_residual": result.residual,
+            "ma_continuation_stages": len(result.continuation),
+        }
     return {
         "points": graph.points, "triangles": graph.triangles,
         "boundary_segments": graph.boundary_edges, "boundary_tags": graph.boundary_tags,
@@ -324,6 +374,7 @@ def generate(config: GenerateConfig, progress: bool = True) -> dict:
     if header.exists():
         old = json.loads(header.read_text())
         old.setdefault("power", 2.0)              # data sets made before ``power`` existed
+        old.setdefault("dim", 2)                  # ... and before ``dim``
         keys = set(cfg) - {"num_samples", "out"}
         same = {k: old.get(k) for k in keys} == {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.items()
                                                   if k in keys}

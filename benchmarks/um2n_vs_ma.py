@@ -49,12 +49,25 @@ import petsc4py  # noqa: E402
 
 petsc4py.init(sys.argv[:1])
 
-from um2n.fem.generate import DOMAINS, HELD_OUT_DOMAINS, GenerateConfig, draw_sample  # noqa: E402
-from um2n.fem.heldout import HELD_OUT_LCS, HELD_OUT_SEED, case_mesh, held_out_config, helmholtz_error  # noqa: E402
+import firedrake as fd  # noqa: E402
+
+from um2n.fem.generate import GenerateConfig, draw_sample  # noqa: E402
+from um2n.fem.heldout import HELD_OUT_SEED, case_mesh, held_out_config, helmholtz_error  # noqa: E402
 from um2n.errors import ConvergenceError  # noqa: E402
 from um2n.fem.monge_ampere import MongeAmpereMover  # noqa: E402
 from um2n.mover import UM2NMover  # noqa: E402
-from um2n.quality import count_inverted  # noqa: E402
+
+
+def count_inverted(points: np.ndarray, graph) -> int:
+    """Inverted cells (triangles or tetrahedra) of ``graph`` at ``points``."""
+    return int((graph.cell_measures(points) <= 0).sum())
+
+
+def cv(points: np.ndarray, graph, monitor: np.ndarray) -> float:
+    """Equidistribution CV of :math:`m_K |K|` (areas or volumes), as :func:`um2n.quality.equidistribution_cv`."""
+    w = np.asarray(monitor)[graph.cells].mean(axis=1) * np.abs(graph.cell_measures(points))
+    return float(w.std() / w.mean())
+
 
 def time_ma(mesh, monitor, graph, cfg: GenerateConfig, xi: np.ndarray) -> dict:
     """Monge-Ampère with the faster of its two methods (quasi-Newton and relaxation) among
@@ -105,17 +118,21 @@ def run_case(cfg: GenerateConfig, index: int, mover: UM2NMover, work: Path, othe
     xi = np.array(mesh.coordinates.dat.data_ro)
     e_uniform = helmholtz_error(mesh, sources)
     rec = {"case": index, "domain": s.domain, "lc": s.lc, "vertices": graph.num_vertices,
-           "sources": len(sources), "e_uniform": e_uniform}
+           "sources": len(sources), "e_uniform": e_uniform, "cv_uniform": cv(xi, graph, m0)}
+    P1 = fd.FunctionSpace(mesh, "CG", 1)
     rec.update(time_ma(mesh, monitor, graph, cfg, xi))
     if "ma_method" in rec:
-        rec["ma_inverted"] = count_inverted(mesh.coordinates.dat.data_ro, graph.triangles)
+        x_ma = np.array(mesh.coordinates.dat.data_ro)
+        rec["ma_inverted"] = count_inverted(x_ma, graph)
+        rec["cv_ma"] = cv(x_ma, graph, np.array(fd.Function(P1).interpolate(monitor(mesh)).dat.data_ro))
         rec["e_ma"] = helmholtz_error(mesh, sources)
         rec["er_ma"] = (e_uniform - rec["e_ma"]) / e_uniform
     mesh.coordinates.dat.data[:] = xi
     out, rec["um2n_time_s"] = time_um2n(mover, graph, m0)
-    rec["um2n_inverted"] = count_inverted(out.points, graph.triangles)
+    rec["um2n_inverted"] = count_inverted(out.points, graph)
     rec["um2n_safeguard_limited"] = out.safeguard.limited_vertices
     mesh.coordinates.dat.data[:] = out.points
+    rec["cv_um2n"] = cv(out.points, graph, np.array(fd.Function(P1).interpolate(monitor(mesh)).dat.data_ro))
     rec["e_um2n"] = helmholtz_error(mesh, sources)
     rec["er_um2n"] = (e_uniform - rec["e_um2n"]) / e_uniform
     mesh.coordinates.dat.data[:] = xi
@@ -124,7 +141,7 @@ def run_case(cfg: GenerateConfig, index: int, mover: UM2NMover, work: Path, othe
         mesh.coordinates.dat.data[:] = out.points
         e = helmholtz_error(mesh, sources)
         rec.setdefault("compare", {})[name] = {"e": e, "er": (e_uniform - e) / e_uniform, "time_s": t,
-                                               "inverted": count_inverted(out.points, graph.triangles)}
+                                               "inverted": count_inverted(out.points, graph)}
         mesh.coordinates.dat.data[:] = xi
     return rec
 
@@ -176,6 +193,10 @@ def summary(records: list[dict]) -> dict:
         "um2n_inverted_total": int(sum(r["um2n_inverted"] for r in records)),
         "ma_inverted_total": int(sum(r.get("ma_inverted", 0) for r in ok)),
         "median_ma_time_s": t_ma, "median_um2n_time_s": t_um2n, "speedup_median": t_ma / t_um2n,
+        # equidistribution CV of the moved mesh over the uniform mesh's (each at its own
+        # vertices' monitor values)
+        "median_cv_ratio_um2n": float(np.median([r["cv_um2n"] / r["cv_uniform"] for r in ok])),
+        "median_cv_ratio_ma": float(np.median([r["cv_ma"] / r["cv_uniform"] for r in ok])),
         **({"compare": compare_summary(ok)} if any("compare" in r for r in ok) else {}),
     }
 
@@ -235,20 +256,26 @@ def plot(records: list[dict], path: Path) -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cases", type=int, default=40)
+    ap.add_argument("--dim", type=int, choices=[2, 3], default=2,
+                    help="3: tetrahedral meshes of the gmsh solids, with 3D weights (default um2n-3d-v1)")
     ap.add_argument("--seed", type=int, default=HELD_OUT_SEED, help="held-out seed (training uses 0, 1 and 11)")
-    ap.add_argument("--lc", type=float, nargs="+", default=list(HELD_OUT_LCS), help="held-out mesh sizes")
-    ap.add_argument("--domains", nargs="+", default=list(DOMAINS + HELD_OUT_DOMAINS),
-                    help="domain families, in turn (default: the four of training and the held-out ones)")
+    ap.add_argument("--lc", type=float, nargs="+", help="held-out mesh sizes (default: the held-out ones of --dim)")
+    ap.add_argument("--domains", nargs="+",
+                    help="domain families, in turn (default: the four of training and the held-out ones; "
+                    "with --dim 3 the five solids)")
     ap.add_argument("--speed-vertices", type=int, nargs="*", default=[300, 2500, 10000],
                     help="mesh sizes (about this many vertices) of the speed study")
     ap.add_argument("--speed-cases", type=int, default=3, help="held-out cases per size of the speed study")
     ap.add_argument("--weights", help="UM2N weights, a file or a shipped name (default: the shipped default)")
     ap.add_argument("--compare", nargs="*", default=[], metavar="WEIGHTS",
                     help="more UM2N weights evaluated on the same cases (summary: compare)")
-    ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks/results/um2n_vs_ma.json"))
+    ap.add_argument("-o", "--output", help="default: benchmarks/results/um2n_vs_ma.json (um2n_vs_ma_3d.json)")
     args = ap.parse_args()
-    cfg = held_out_config(args.seed, args.lc, args.domains)
-    mover = UM2NMover(weights=args.weights)
+    cfg = held_out_config(args.seed, args.lc, args.domains, dim=args.dim)
+    args.lc, args.domains = list(cfg.lcs), list(cfg.domains)
+    args.output = args.output or str(ROOT / "benchmarks/results" / ("um2n_vs_ma_3d.json" if args.dim == 3
+                                                                     else "um2n_vs_ma.json"))
+    mover = UM2NMover(weights=args.weights or ("um2n-3d-v1" if args.dim == 3 else None))
     others = {name: UM2NMover(weights=name) for name in args.compare}
     records, speed = [], []
     partial = Path(args.output).with_suffix(".partial.jsonl")
@@ -266,7 +293,7 @@ def main() -> int:
             log.flush()
             print(json.dumps({"study": kind, **rec}), file=sys.stderr, flush=True)
     records = [r for r in records if "error" not in r] + [r for r in records if "error" in r]
-    out = {"benchmark": "UM2N vs Monge-Ampere, held-out Helmholtz cases", "weights": mover.weights_info,
+    out = {"benchmark": f"UM2N vs Monge-Ampere, held-out Helmholtz cases ({args.dim}D)", "weights": mover.weights_info,
            "compare": {name: m.weights_info for name, m in others.items()},
            "seed": args.seed, "lcs": args.lc, "domains": args.domains, "summary": summary(records),
            "summary_by_domain": {d: summary([r for r in records if r.get("domain") == d]) for d in args.domains},

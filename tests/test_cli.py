@@ -30,8 +30,12 @@ BAD_CASES = [
     ("quads.vtu", ["--monitor", "1"], "quads.vtu: has quad cells; um2n moves linear triangle meshes only"),
     ("mixed_tri_quad.vtu", ["--monitor", "1"], "mixed_tri_quad.vtu: has quad cells"),
     ("triangle6.vtu", ["--monitor", "1"], "triangle6.vtu: has triangle6 cells"),
-    ("tetra.vtu", ["--monitor", "1"], "tetra.vtu: 3D mesh (tetra cells)"),
-    ("z_varies.vtu", ["--monitor", "1"], "z_varies.vtu: 3D mesh (z varies by 0.3)"),
+    ("z_varies.vtu", ["--monitor", "1"], "z_varies.vtu: a surface mesh in 3D space (z varies by 0.3, no tetrahedra)"),
+    ("tet_surface_only.vtu", ["--monitor", "1"], "tet_surface_only.vtu: a surface mesh in 3D space (z varies by 1"),
+    ("tet_degenerate.vtu", ["--monitor", "1"], "tet_degenerate.vtu: 1 degenerate (zero-volume) tetrahedra"),
+    ("tet_mixed_dimension.vtu", ["--monitor", "1"],
+     "tet_mixed_dimension.vtu: a mixed-dimension mesh: 1 triangle cell(s) are not boundary faces"),
+    ("tet_mixed_hex.vtu", ["--monitor", "1"], "tet_mixed_hex.vtu: a mixed mesh (tetrahedra and hexahedron cells)"),
     ("only_lines.vtu", ["--monitor", "1"], "only_lines.vtu: the mesh has no triangle cells"),
     ("nan_coords.vtu", ["--monitor", "1"], "nan_coords.vtu: 1 point(s) have NaN or infinite coordinates"),
     ("degenerate.vtu", ["--monitor", "1"], "degenerate.vtu: 1 degenerate (zero-area) triangle(s)"),
@@ -161,3 +165,33 @@ def test_core_runs_without_firedrake(mesh_file, tmp_path):
                           capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "o.vtu").exists()
+
+
+@pytest.mark.parametrize("suffix", [".msh", ".vtu"])
+def test_move_tetrahedral_mesh(tmp_path, suffix):
+    """`um2n move` on a tetrahedral mesh (a box with a spherical hole, gmsh): the shipped 3D
+    weights by default, every cell block and tag kept, 0 inverted tetrahedra, boundary
+    vertices on their planes and sphere, and the 3D quality table."""
+    pytest.importorskip("gmsh")
+    from um2n.meshing import generate_solid_mesh
+    from um2n.tetmesh import TetMeshGraph, signed_volumes
+
+    msh = generate_solid_mesh("box_sphere_hole", tmp_path / "solid.msh", lc=0.15)
+    src = tmp_path / f"solid_in{suffix}"
+    if suffix == ".vtu":
+        meshio.write(src, meshio.read(msh))
+    else:
+        src.write_bytes(msh.read_bytes())
+    out = tmp_path / f"solid_out{suffix}"
+    proc = run_cli("move", src, "-o", out, "--monitor", "1 + 10*exp(-((x-0.5)**2 + (y-0.5)**2 + (z-0.85)**2)/0.01)")
+    assert proc.returncode == 0, proc.stderr
+    assert "um2n-3d-v1" in proc.stdout and "tetrahedra" in proc.stdout
+    for row in ("min dihedral", "max/min volume", "equidistribution CV"):
+        assert row in proc.stdout
+    orig, moved = meshio.read(src), meshio.read(out)
+    assert [c.type for c in moved.cells] == [c.type for c in orig.cells]
+    g = TetMeshGraph.from_meshio(orig)
+    x = moved.points[g.vertex_map]
+    assert (signed_volumes(x, g.tets) > 0).all()
+    assert g.boundary.deviation(x) <= 1e-10
+    assert np.abs(x - g.points).max() > 1e-3

@@ -3,7 +3,8 @@
 Subcommands:
 
 * ``um2n move IN [-o OUT] (--monitor EXPR | --monitor-field NAME) [--weights PATH]``:
-  move a 2D triangle mesh (``.msh``, ``.vtu``) towards a monitor, zero-shot;
+  move a 2D triangle mesh or a tetrahedral mesh (``.msh``, ``.vtu``) towards a monitor,
+  zero-shot;
 * ``um2n mesh GEO -o OUT [--lc H]``: mesh a gmsh geometry (``meshes/*.geo`` or a path);
 * ``um2n simulate CASE``: run a Firedrake simulation (needs Firedrake).
 
@@ -24,10 +25,14 @@ import numpy as np
 from um2n.errors import UM2NError
 
 EPILOG_MOVE = """\
-monitor expressions use x and y with numpy syntax, for example
+monitor expressions use x and y (and z on a tetrahedral mesh) with numpy syntax, for example
   --monitor "1 + 10*exp(-((x-0.3)**2 + (y-0.2)**2)/0.01)"
-allowed: numbers, x, y, pi, e, + - * / ** %, exp log sqrt abs sin cos tan tanh sinh cosh
+allowed: numbers, x, y, z, pi, e, + - * / ** %, exp log sqrt abs sin cos tan tanh sinh cosh
 arctan arctan2 minimum maximum. --monitor-field takes a point field of the input mesh.
+
+A mesh with tetrahedra is moved in 3D: vertices slide on their boundary planes, spheres,
+cylinders or original boundary triangles and along feature edges; corners stay. It needs
+3D weights (the shipped um2n-3d-v1 by default).
 
 The output keeps every cell block and physical tag of the input; .msh is written as gmsh
 2.2 (gmsh, Firedrake and ParaView read it), .vtu for ParaView. Existing files are never
@@ -42,8 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    mv = sub.add_parser("move", help="move a 2D triangle mesh towards a monitor",
-                        description="Move a 2D triangle mesh towards a monitor with UM2N. Boundary "
+    mv = sub.add_parser("move", help="move a 2D triangle mesh or a tetrahedral mesh towards a monitor",
+                        description="Move a 2D triangle mesh or a tetrahedral mesh towards a monitor with UM2N. Boundary "
                         "vertices slide along their boundary (corners stay), and the result is "
                         "never tangled.", epilog=EPILOG_MOVE,
                         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -53,8 +58,12 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--monitor", metavar="EXPR", help="monitor expression in x and y")
     src.add_argument("--monitor-field", metavar="NAME", help="monitor taken from a point field of IN")
     mv.add_argument("--weights", metavar="PATH", help="model weights: a .safetensors file or a shipped name (um2n-v1); default: the shipped default")
-    mv.add_argument("--corner-angle", type=float, default=20.0, metavar="DEG",
-                    help="boundary turning angle above which a vertex is a fixed corner (default 20)")
+    mv.add_argument("--corner-angle", type=float, default=None, metavar="DEG",
+                    help="boundary turning angle above which a vertex is a fixed corner (default 20; 30 in 3D, "
+                    "where a feature edge turns)")
+    mv.add_argument("--feature-angle", type=float, default=30.0, metavar="DEG",
+                    help="3D: angle between neighbouring boundary faces above which they meet at a feature edge "
+                    "(default 30)")
     mv.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     mv.add_argument("--json", action="store_true", help="print the report as JSON instead of tables")
 
@@ -112,11 +121,12 @@ def _case_names() -> list[str]:
 
 
 def _cmd_move(args) -> int:
-    from um2n.io import WRITE_SUFFIXES, read_mesh, write_mesh
+    from um2n.io import WRITE_SUFFIXES, check_mesh, read_mesh, write_mesh
     from um2n.mesh import MeshGraph
-    from um2n.mover import UM2NMover
+    from um2n.mover import DEFAULT_WEIGHTS_3D_NAME, UM2NMover
     from um2n.monitor import check_monitor
-    from um2n.quality import mesh_quality, quality_table
+    from um2n.quality import mesh_quality, quality_table, tet_mesh_quality
+    from um2n.tetmesh import TetMeshGraph
     from um2n.errors import MeshInputError, MonitorError
 
     src = Path(args.input)
@@ -128,8 +138,15 @@ def _cmd_move(args) -> int:
     if out.suffix.lower() not in WRITE_SUFFIXES:
         raise MeshInputError(f"{out}: cannot write {out.suffix or 'files without a suffix'} "
                              f"(use one of {', '.join(sorted(WRITE_SUFFIXES))})")
-    mesh = read_mesh(src)
-    graph = MeshGraph.from_meshio(mesh, name=str(src), corner_angle=args.corner_angle)
+    mesh = read_mesh(src, dim=3)
+    three_d = any(c.type == "tetra" for c in mesh.cells)
+    if three_d:
+        graph = TetMeshGraph.from_meshio(mesh, name=str(src), feature_angle=args.feature_angle,
+                                         corner_angle=30.0 if args.corner_angle is None else args.corner_angle)
+    else:
+        check_mesh(mesh, str(src))
+        graph = MeshGraph.from_meshio(mesh, name=str(src),
+                                      corner_angle=20.0 if args.corner_angle is None else args.corner_angle)
     if args.monitor_field:
         name = args.monitor_field
         if name not in mesh.point_data:
@@ -142,12 +159,13 @@ def _cmd_move(args) -> int:
                                 graph.num_vertices, f"{src}: field {name!r}")
     else:
         monitor = args.monitor
-    mover = UM2NMover(weights=args.weights)
+    mover = UM2NMover(weights=args.weights if args.weights or not three_d else DEFAULT_WEIGHTS_3D_NAME)
     t = time.perf_counter()
     res = mover.move(graph, monitor)
     elapsed = time.perf_counter() - t
-    before = mesh_quality(graph.points, graph.triangles, res.monitor)
-    after = mesh_quality(res.points, graph.triangles, res.monitor)
+    quality = tet_mesh_quality if three_d else mesh_quality
+    before = quality(graph.points, graph.cells, res.monitor)
+    after = quality(res.points, graph.cells, res.monitor)
     moved = graph.to_meshio(res.points, template=mesh)
     if out.suffix.lower() != ".msh":  # meshio cannot read back gmsh 2.2 NodeData it writes
         full_monitor = np.zeros(len(mesh.points))
@@ -158,7 +176,9 @@ def _cmd_move(args) -> int:
     report = {
         "input": str(src), "output": str(out), "weights": mover.weights_info,
         "vertices": graph.num_vertices, "cells": graph.num_cells,
-        "boundary": {"corners": int(len(graph.corners)), "curves": graph.boundary.curve_types(),
+        "boundary": {"corners": int(len(graph.corners)),
+                     ("constraints" if three_d else "curves"): (graph.boundary.constraint_types() if three_d
+                                                                else graph.boundary.curve_types()),
                      "max_deviation": res.boundary_deviation},
         "safeguard": {"inverted_before": sg.inverted_before, "limited_vertices": sg.limited_vertices,
                       "reset_vertices": sg.reset_vertices, "min_alpha": sg.min_alpha,
@@ -170,12 +190,16 @@ def _cmd_move(args) -> int:
         return 0
     print(f"um2n move: {src} -> {out}")
     print(f"  model: {mover.weights_info}")
-    print(f"  mesh: {graph.num_vertices} vertices, {graph.num_cells} triangles, "
-          f"{len(graph.corners)} fixed corners, boundary curves {graph.boundary.curve_types()}")
+    if three_d:
+        print(f"  mesh: {graph.num_vertices} vertices, {graph.num_cells} tetrahedra, "
+              f"{len(graph.corners)} fixed corners, boundary {graph.boundary.constraint_types()}")
+    else:
+        print(f"  mesh: {graph.num_vertices} vertices, {graph.num_cells} triangles, "
+              f"{len(graph.corners)} fixed corners, boundary curves {graph.boundary.curve_types()}")
     print(f"  moved in {elapsed:.3f} s; boundary deviation {res.boundary_deviation:.2e}")
     if sg.repaired:
         print(f"  safeguard: the proposal had {sg.inverted_before} inverted and {sg.small_before} "
-              f"collapsing triangle(s); shortened the move of {sg.limited_vertices} vertices "
+              f"collapsing {'tetrahedra' if three_d else 'triangle(s)'}; shortened the move of {sg.limited_vertices} vertices "
               f"({sg.reset_vertices} kept in place); now 0 inverted")
     else:
         print("  safeguard: nothing to repair (0 inverted)")

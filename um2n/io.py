@@ -73,7 +73,8 @@ def check_mesh(mesh: meshio.Mesh, name: str = "mesh") -> None:
         zspan = float(np.ptp(pts[:, 2]))
         xyspan = float(max(np.ptp(pts[:, 0]), np.ptp(pts[:, 1]), 1e-300))
         if zspan > 1e-12 * xyspan:
-            raise MeshInputError(f"{name}: 3D mesh (z varies by {zspan:g}); um2n moves planar 2D meshes")
+            raise MeshInputError(f"{name}: a surface mesh in 3D space (z varies by {zspan:g}, no tetrahedra); "
+                                 "um2n moves planar 2D meshes and tetrahedral volume meshes")
     elif pts.shape[1] != 2:
         raise MeshInputError(f"{name}: points have {pts.shape[1]} coordinates; expected 2 (or 3 with z = 0)")
     other = sorted({t for t in types if t != "triangle" and t not in _FACET_TYPES})

@@ -32,10 +32,13 @@ from um2n.safeguard import SafeguardReport, untangle
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: The trained weights shipped inside the package, by name (``--weights NAME``; model card:
 #: ``um2n/weights/MODEL_CARD.md``).
-SHIPPED_WEIGHTS = {"um2n-v1": WEIGHTS_DIR / "um2n-v1.safetensors", "um2n-v2": WEIGHTS_DIR / "um2n-v2.safetensors"}
+SHIPPED_WEIGHTS = {"um2n-v1": WEIGHTS_DIR / "um2n-v1.safetensors", "um2n-v2": WEIGHTS_DIR / "um2n-v2.safetensors",
+                   "um2n-3d-v1": WEIGHTS_DIR / "um2n-3d-v1.safetensors"}
 #: The name of the default weights of :class:`UM2NMover`.
 DEFAULT_WEIGHTS_NAME = "um2n-v1"
 DEFAULT_WEIGHTS = SHIPPED_WEIGHTS[DEFAULT_WEIGHTS_NAME]
+#: The weights ``um2n move`` uses for a tetrahedral mesh when none are given.
+DEFAULT_WEIGHTS_3D_NAME = "um2n-3d-v1"
 #: From this many vertices in a batch, the move (forward pass, boundary, safeguard) runs in
 #: :func:`um2n.heap.retained_heap`.
 RETAINED_HEAP_MIN_VERTICES = 50_000

@@ -102,27 +102,6 @@ def mesh_quality(points: np.ndarray, triangles: np.ndarray, monitor: np.ndarray 
     )
 
 
-def quality_table(columns: dict[str, MeshQuality]) -> str:
-    """A plain-text table of several :class:`MeshQuality` side by side."""
-    rows = [
-        ("vertices", "num_vertices", "{:d}"), ("cells", "num_cells", "{:d}"),
-        ("inverted cells", "inverted", "{:d}"), ("min angle (deg)", "min_angle", "{:.2f}"),
-        ("max angle (deg)", "max_angle", "{:.2f}"), ("max aspect ratio", "max_aspect_ratio", "{:.3f}"),
-        ("mean aspect ratio", "mean_aspect_ratio", "{:.3f}"), ("max/min area", "area_ratio", "{:.2f}"),
-        ("equidistribution CV", "equidistribution_cv", "{:.4f}"),
-    ]
-    names = list(columns)
-    width = max(12, *(len(n) for n in names))
-    lines = [f"{'':<22}" + "".join(f"{n:>{width + 2}}" for n in names)]
-    for label, key, fmt in rows:
-        cells = []
-        for n in names:
-            v = getattr(columns[n], key)
-            cells.append("-" if v is None else fmt.format(v))
-        lines.append(f"{label:<22}" + "".join(f"{c:>{width + 2}}" for c in cells))
-    return "\n".join(lines)
-
-
 @dataclass
 class TetMeshQuality:
     """Quality figures of one tetrahedral mesh (see module docstring for definitions)."""
@@ -185,3 +164,35 @@ def tet_mesh_quality(points: np.ndarray, tets: np.ndarray, monitor: np.ndarray |
         volume_ratio=float(av.max() / av.min()) if av.min() > 0 else float("inf"),
         equidistribution_cv=cv,
     )
+
+
+_ROWS_2D = [
+    ("vertices", "num_vertices", "{:d}"), ("cells", "num_cells", "{:d}"),
+    ("inverted cells", "inverted", "{:d}"), ("min angle (deg)", "min_angle", "{:.2f}"),
+    ("max angle (deg)", "max_angle", "{:.2f}"), ("max aspect ratio", "max_aspect_ratio", "{:.3f}"),
+    ("mean aspect ratio", "mean_aspect_ratio", "{:.3f}"), ("max/min area", "area_ratio", "{:.2f}"),
+    ("equidistribution CV", "equidistribution_cv", "{:.4f}"),
+]
+_ROWS_3D = [
+    ("vertices", "num_vertices", "{:d}"), ("cells", "num_cells", "{:d}"),
+    ("inverted cells", "inverted", "{:d}"), ("min dihedral (deg)", "min_dihedral", "{:.2f}"),
+    ("max dihedral (deg)", "max_dihedral", "{:.2f}"), ("max aspect ratio", "max_aspect_ratio", "{:.3f}"),
+    ("mean aspect ratio", "mean_aspect_ratio", "{:.3f}"), ("max/min volume", "volume_ratio", "{:.2f}"),
+    ("equidistribution CV", "equidistribution_cv", "{:.4f}"),
+]
+
+
+def quality_table(columns: "dict[str, MeshQuality | TetMeshQuality]") -> str:
+    """A plain-text table of several :class:`MeshQuality` (or :class:`TetMeshQuality`) side by side."""
+    first = next(iter(columns.values()))
+    rows = _ROWS_3D if isinstance(first, TetMeshQuality) else _ROWS_2D
+    names = list(columns)
+    width = max(12, *(len(n) for n in names))
+    lines = [f"{'':<22}" + "".join(f"{n:>{width + 2}}" for n in names)]
+    for label, key, fmt in rows:
+        cells = []
+        for n in names:
+            v = getattr(columns[n], key)
+            cells.append("-" if v is None else fmt.format(v))
+        lines.append(f"{label:<22}" + "".join(f"{c:>{width + 2}}" for c in cells))
+    return "\n".join(lines)

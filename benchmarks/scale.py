@@ -10,7 +10,12 @@ weight values. From 100 k vertices on, latent attention also runs with glibc's d
 allocator (``"heap": "default"``) beside the mover's own choice (``"heap": "retained"``,
 :mod:`um2n.heap`), so that the allocator's share is measured in the same run.
 
-Usage: python benchmarks/scale.py [--sizes 1000 10000 ...] [--full-max 10000] [-o FILE]
+With ``--dim 3`` the mesh is the Kuhn triangulation of the unit cube (``n^3`` cubes, six
+tetrahedra each; ``--sizes`` then counts tetrahedra), the model the 3D design
+(``UM2NConfig(dim=3)``, latent attention), the monitor a 3D Gaussian, and the record adds
+the time to build the graph and classify the boundary (planes, feature edges, corners).
+
+Usage: python benchmarks/scale.py [--dim 3] [--sizes 1000 10000 ...] [--full-max 10000] [-o FILE]
 Prints JSON (one record per run, side by side) and writes it to benchmarks/results/.
 """
 
@@ -40,6 +45,68 @@ def structured_square(n: int):
     v1, v2, v3 = v0 + 1, v0 + n + 2, v0 + n + 1
     tris = np.concatenate([np.column_stack([v0, v1, v2]), np.column_stack([v0, v2, v3])])
     return pts, tris
+
+
+def kuhn_cube(n: int):
+    """The unit cube cut into ``n^3`` cubes of six tetrahedra each (Kuhn's conforming
+    subdivision: the six paths from corner 000 to corner 111 along the axes)."""
+    import itertools
+
+    import numpy as np
+
+    g = np.linspace(0.0, 1.0, n + 1)
+    X, Y, Z = np.meshgrid(g, g, g, indexing="ij")
+    pts = np.column_stack([X.ravel(), Y.ravel(), Z.ravel()])
+    i, j, k = (a.ravel() for a in np.meshgrid(np.arange(n), np.arange(n), np.arange(n), indexing="ij"))
+
+    def v(di, dj, dk):
+        return ((i + di) * (n + 1) + (j + dj)) * (n + 1) + (k + dk)
+
+    tets = []
+    for perm in itertools.permutations(range(3)):
+        step = np.zeros(3, dtype=int)
+        path = [v(0, 0, 0)]
+        for axis in perm:
+            step[axis] = 1
+            path.append(v(*step))
+        tets.append(np.column_stack(path))
+    return pts, np.concatenate(tets)
+
+
+def one_run_3d(n_target: int, threads: int) -> dict:
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)
+
+    from um2n.model import UM2N, UM2NConfig
+    from um2n.mover import UM2NMover
+    from um2n.tetmesh import TetMeshGraph
+
+    n = max(1, int(round((n_target / 6) ** (1 / 3))))
+    pts, tets = kuhn_cube(n)
+    t0 = time.perf_counter()
+    graph = TetMeshGraph.from_arrays(pts, tets)
+    t_graph = time.perf_counter() - t0
+    rss_graph = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    torch.manual_seed(0)
+    mover = UM2NMover(model=UM2N(UM2NConfig(dim=3)))
+    monitor = "1 + 10*exp(-((x-0.3)**2 + (y-0.2)**2 + (z-0.6)**2)/0.01)"
+    if graph.num_vertices <= 20000:
+        mover.move(graph, monitor)
+    t0 = time.perf_counter()
+    res = mover.move(graph, monitor)
+    t_move = time.perf_counter() - t0
+    return {
+        "dim": 3, "vertices": graph.num_vertices, "cells": graph.num_cells, "attention": "latent",
+        "graph_build_s": round(t_graph, 4), "move_s": round(t_move, 4),
+        "model_s": round(res.timings["model"], 4), "safeguard_s": round(res.timings["safeguard"], 4),
+        "boundary_s": round(res.timings["boundary"], 4),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "rss_after_graph_mb": round(rss_graph, 1), "boundary_model": graph.boundary.constraint_types(),
+        "inverted_after": res.safeguard.inverted_after, "boundary_deviation": res.boundary_deviation,
+        "torch_threads": torch.get_num_threads(),
+    }
 
 
 def one_run(n_target: int, attention: str, threads: int, heap: str = "retained") -> dict:
@@ -83,19 +150,27 @@ def one_run(n_target: int, attention: str, threads: int, heap: str = "retained")
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000, 1000000])
+    ap.add_argument("--dim", type=int, choices=[2, 3], default=2, help="3: tetrahedral meshes of the cube")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000, 1000000],
+                    help="vertices (2D) or tetrahedra (3D)")
     ap.add_argument("--full-max", type=int, default=100000, help="largest N for dense ('full') attention")
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
-    ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks/results/scale.json"))
+    ap.add_argument("-o", "--output", help="default: benchmarks/results/scale.json (scale_3d.json)")
     ap.add_argument("--one", nargs=4, metavar=("N", "MODE", "THREADS", "HEAP"), help=argparse.SUPPRESS)
     args = ap.parse_args()
+    args.output = args.output or str(ROOT / "benchmarks/results" / ("scale_3d.json" if args.dim == 3 else "scale.json"))
+    if args.one and args.one[1] == "tet":
+        print(json.dumps(one_run_3d(int(args.one[0]), int(args.one[2]))))
+        return 0
     if args.one:
         print(json.dumps(one_run(int(args.one[0]), args.one[1], int(args.one[2]), args.one[3])))
         return 0
     runs = []
     env = dict(os.environ, PYTHONPATH=f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
     for n in args.sizes:
-        for mode, heap in (("latent", "retained"), ("latent", "default"), ("full", "retained")):
+        modes = (("tet", "retained"),) if args.dim == 3 else (("latent", "retained"), ("latent", "default"),
+                                                              ("full", "retained"))
+        for mode, heap in modes:
             if (mode == "full" and n > args.full_max) or (heap == "default" and n < 100000):
                 continue
             proc = subprocess.run([sys.executable, __file__, "--one", str(n), mode, str(args.threads), heap],
@@ -106,13 +181,15 @@ def main() -> int:
                 runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
             print(json.dumps(runs[-1]), file=sys.stderr, flush=True)
     lat = [r for r in runs if r.get("attention") == "latent" and r.get("heap") != "default" and "move_s" in r]
+    if args.dim == 3:
+        lat = [r for r in runs if "move_s" in r]
     growth = [
         {"from": a["vertices"], "to": b["vertices"],
          "time_ratio": round(b["move_s"] / a["move_s"], 2),
          "vertex_ratio": round(b["vertices"] / a["vertices"], 2)}
         for a, b in zip(lat[:-1], lat[1:])
     ]
-    out = {"benchmark": "um2n move scale", "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+    out = {"benchmark": "um2n move scale" + (" (tetrahedral meshes)" if args.dim == 3 else ""), "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
            "runs": runs, "latent_growth": growth}
     text = json.dumps(out, indent=2)
     print(text)

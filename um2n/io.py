@@ -106,15 +106,21 @@ def cell_tags(mesh: meshio.Mesh, cell_type: str) -> np.ndarray | None:
     return None
 
 
+def tagged_cells_of(mesh: meshio.Mesh, cell_type: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """All cells of ``cell_type`` with their physical tags (-1 where there are none):
+    ``(cells (K, k), tags (K,))``, or ``None`` if the mesh has no such cells."""
+    if not any(c.type == cell_type for c in mesh.cells):
+        return None
+    cells = np.concatenate([c.data for c in mesh.cells if c.type == cell_type]).astype(np.int64)
+    tags = cell_tags(mesh, cell_type)
+    if tags is None or len(tags) != len(cells):
+        tags = np.full(len(cells), -1, dtype=np.int64)
+    return cells, tags
+
+
 def boundary_segments_of(mesh: meshio.Mesh) -> tuple[np.ndarray, np.ndarray] | None:
     """Tagged boundary ``line`` cells: ``(edges (K, 2), tags (K,))``, or ``None`` if absent."""
-    if not any(c.type == "line" for c in mesh.cells):
-        return None
-    lines = np.concatenate([c.data for c in mesh.cells if c.type == "line"]).astype(np.int64)
-    tags = cell_tags(mesh, "line")
-    if tags is None or len(tags) != len(lines):
-        tags = np.full(len(lines), -1, dtype=np.int64)
-    return lines, tags
+    return tagged_cells_of(mesh, "line")
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 100, **kwargs) -> None:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from um2n.errors import MeshInputError
-from um2n.io import cell_tags, read_mesh
+from um2n.io import cell_tags, read_mesh, tagged_cells_of
 from um2n.surface import CORNER, EDGE, FACE, INTERIOR, SurfaceBoundaryModel, classify_surface
 
 _VOLUME_TYPES = ("tetra", "hexahedron", "wedge", "pyramid", "tetra10", "hexahedron20", "hexahedron27",
@@ -94,16 +94,6 @@ def tetrahedra_of(mesh: meshio.Mesh, name: str = "mesh") -> tuple[np.ndarray, np
     if tets.min() < 0 or tets.max() >= len(pts):
         raise MeshInputError(f"{name}: tetrahedra refer to points that do not exist")
     return tets, cell_tags(mesh, "tetra")
-
-
-def _triangle_tags(mesh: meshio.Mesh) -> tuple[np.ndarray, np.ndarray] | None:
-    if not any(c.type == "triangle" for c in mesh.cells):
-        return None
-    tri = np.concatenate([c.data for c in mesh.cells if c.type == "triangle"]).astype(np.int64)
-    tags = cell_tags(mesh, "triangle")
-    if tags is None or len(tags) != len(tri):
-        tags = np.full(len(tri), -1, dtype=np.int64)
-    return tri, tags
 
 
 @dataclass
@@ -216,7 +206,7 @@ class TetMeshGraph:
                     corner_angle: float = 30.0) -> "TetMeshGraph":
         """Build the graph from a :class:`meshio.Mesh` (tetrahedra plus optional tagged triangles)."""
         tets, ctags = tetrahedra_of(mesh, name)
-        tri = _triangle_tags(mesh)
+        tri = tagged_cells_of(mesh, "triangle")
         return cls.from_arrays(mesh.points, tets, boundary_triangles=None if tri is None else tri[0],
                                boundary_triangle_tags=None if tri is None else tri[1], cell_tags=ctags,
                                feature_angle=feature_angle, corner_angle=corner_angle, name=name)

@@ -328,17 +328,10 @@ def make_sample(config: GenerateConfig, sample: Sample, workdir: Path) -> dict:
     mover = MongeAmpereMover(mesh, monitor, rtol=config.ma_rtol, maxiter=config.ma_maxiter, graph=graph,
                              repair=False)
     result = mover.move()
-    if config.dim == 3:
-        return {
-            "points": graph.points, "tets": graph.tets,
-            "boundary_faces": graph.boundary_faces, "boundary_tags": graph.boundary_tags,
-            "monitor": m0, "target": np.array(mesh.coordinates.dat.data_ro),
-            "ma_iterations": result.iterations, "ma_residual": result.residual,
-            "ma_continuation_stages": len(result.continuation),
-        }
+    cells = ({"tets": graph.tets, "boundary_faces": graph.boundary_faces} if config.dim == 3 else
+             {"triangles": graph.triangles, "boundary_segments": graph.boundary_edges})
     return {
-        "points": graph.points, "triangles": graph.triangles,
-        "boundary_segments": graph.boundary_edges, "boundary_tags": graph.boundary_tags,
+        "points": graph.points, **cells, "boundary_tags": graph.boundary_tags,
         "monitor": m0, "target": np.array(mesh.coordinates.dat.data_ro),
         "ma_iterations": result.iterations, "ma_residual": result.residual,
         "ma_continuation_stages": len(result.continuation),

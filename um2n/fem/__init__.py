@@ -1,11 +1,13 @@
 """The Firedrake side of um2n: everything here imports Firedrake.
 
-* :mod:`um2n.fem.adapter`: Firedrake mesh <-> :class:`um2n.mesh.MeshGraph`, in-place moves
+* :mod:`um2n.fem.adapter`: Firedrake mesh <-> :class:`um2n.mesh.MeshGraph` (or
+  :class:`um2n.tetmesh.TetMeshGraph` for a tetrahedral mesh), in-place moves
   of a Firedrake mesh by :class:`um2n.mover.UM2NMover` (serial or MPI);
 * :mod:`um2n.fem.monitors`: monitor functions (P1, :math:`m \\ge 1`) from a solution's
   recovered Hessian or gradient, their smoothing, and a simulation's ``[monitor]`` table;
 * :mod:`um2n.fem.monge_ampere`: the classical Monge-Ampère mover (relaxation or
-  quasi-Newton), the baseline and the generator of training targets;
+  quasi-Newton; tetrahedral meshes in serial), the baseline and the generator of training
+  targets;
 * :mod:`um2n.fem.transfer`: carrying fields from the mesh before a move to the mesh after
   it (conservative supermesh projection, or interpolation);
 * :mod:`um2n.fem.movers`: the mover interface of the moving-mesh loop (``um2n``, ``ma``,

@@ -9,7 +9,7 @@ RUN_ARGS ?=
 help:
 	@echo "make run      install if needed, then run the main job (see README)"
 	@echo "make test     install if needed, then run the test suite (what CI runs; at most 20 min)"
-	@echo "make acceptance  the long acceptance runs (tests marked 'acceptance'; about 5 min)"
+	@echo "make acceptance  the long acceptance runs (tests marked 'acceptance'; about 13 min)"
 	@echo "make install  build/refresh the environment (idempotent)"
 	@echo "make shell    a shell whose python is the um2n environment"
 

@@ -22,7 +22,9 @@ def test_dfg_2d1_fine_static_mesh_within_reference_intervals(tmp_path, lc, lc_cy
 
 #: the cheapest static configuration inside all four DFG 2D-2 intervals in
 #: ``benchmarks/results/dfg_convergence.json`` (README: the convergence table in dt and h)
+#: about 3.5 minutes: a `make acceptance` run, which keeps `make test` under 20 minutes
 @pytest.mark.slow
+@pytest.mark.acceptance
 @pytest.mark.parametrize("refine, dt, curved", [(0, 0.005, True)])
 def test_dfg_2d2_inside_all_four_reference_intervals(tmp_path, refine, dt, curved):
     """From rest to T = 8, statistics over [6, 8]: c_D,max, c_L,max, St and Δp (at the lift

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from um2n.mesh import signed_areas
-from um2n.tetmesh import _TET_FACES, signed_volumes
+from um2n.tetmesh import TET_FACES, signed_volumes
 
 
 @dataclass
@@ -122,7 +122,7 @@ class TetMeshQuality:
 
 def dihedral_angles(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
     """(M, 6) dihedral angles in degrees of positively oriented tetrahedra."""
-    p = points[tets[:, _TET_FACES]]                               # (M, 4, 3, 3)
+    p = points[tets[:, TET_FACES]]                               # (M, 4, 3, 3)
     n = np.cross(p[:, :, 1] - p[:, :, 0], p[:, :, 2] - p[:, :, 0])
     n /= np.maximum(np.linalg.norm(n, axis=2, keepdims=True), 1e-300)
     pairs = [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
@@ -141,7 +141,7 @@ def tet_aspect_ratios(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
     if ok.any():
         centre[ok] = np.linalg.solve(d[ok], rhs[ok][..., None])[..., 0]
     R = np.linalg.norm(centre, axis=1)
-    f = p[:, _TET_FACES]
+    f = p[:, TET_FACES]
     area = 0.5 * np.linalg.norm(np.cross(f[:, :, 1] - f[:, :, 0], f[:, :, 2] - f[:, :, 0]), axis=2).sum(1)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(ok, R * area / (9.0 * vol), np.inf)

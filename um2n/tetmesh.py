@@ -47,14 +47,14 @@ def signed_volumes(points: np.ndarray, tets: np.ndarray) -> np.ndarray:
 
 
 #: The faces of a positively oriented tetrahedron (0, 1, 2, 3), each oriented outwards.
-_TET_FACES = np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]])
-_TET_EDGES = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]])
+TET_FACES = np.array([[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]])
+TET_EDGES = np.array([[0, 1], [0, 2], [0, 3], [1, 2], [1, 3], [2, 3]])
 
 
 def tet_faces(tets: np.ndarray, num_vertices: int) -> tuple[np.ndarray, int]:
     """Boundary faces of a positively oriented tetrahedral mesh, oriented outwards, and the
     largest number of tetrahedra sharing one face."""
-    f = tets[:, _TET_FACES].reshape(-1, 3)
+    f = tets[:, TET_FACES].reshape(-1, 3)
     s = np.sort(f, axis=1)
     n = num_vertices
     key = (s[:, 0] * n + s[:, 1]) * n + s[:, 2]
@@ -64,7 +64,7 @@ def tet_faces(tets: np.ndarray, num_vertices: int) -> tuple[np.ndarray, int]:
 
 def tet_edges(tets: np.ndarray, num_vertices: int) -> np.ndarray:
     """Undirected edges ``(E, 2)`` with ``i < j``."""
-    e = tets[:, _TET_EDGES].reshape(-1, 2)
+    e = tets[:, TET_EDGES].reshape(-1, 2)
     e = np.sort(e, axis=1)
     key = np.unique(e[:, 0] * num_vertices + e[:, 1])
     return np.column_stack([key // num_vertices, key % num_vertices]).astype(np.int64)
@@ -185,8 +185,8 @@ class TetMeshGraph:
             ok = (bt >= 0).all(axis=1)
             sb = np.sort(bt[ok], axis=1)
             bkey = (sb[:, 0] * n + sb[:, 1]) * n + sb[:, 2]
-            pos = np.searchsorted(np.sort(fkey), bkey)
             sorted_f = np.sort(fkey)
+            pos = np.searchsorted(sorted_f, bkey)
             found = (pos < len(sorted_f)) & (sorted_f[np.minimum(pos, len(sorted_f) - 1)] == bkey)
             stray = int((~ok).sum() + (~found).sum())
             if stray:

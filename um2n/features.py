@@ -23,9 +23,6 @@ from torch_geometric.data import Data
 from um2n.mesh import MeshGraph
 from um2n.monitor import monitor_range, normalise_monitor
 
-#: Features per vertex of a 2D mesh (``dim + 2`` in general).
-NUM_NODE_FEATURES = 4
-
 
 def mesh_data(graph: MeshGraph, monitor: np.ndarray) -> Data:
     """Model input for ``graph`` with (checked) monitor values ``monitor`` at its vertices.

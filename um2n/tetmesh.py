@@ -128,6 +128,7 @@ class TetMeshGraph:
     vertex_map: np.ndarray
     name: str = "mesh"
     _deform_edges: np.ndarray | None = field(default=None, repr=False)
+    _directed_edges: np.ndarray | None = field(default=None, repr=False)
 
     @classmethod
     def from_arrays(cls, points: np.ndarray, tets: np.ndarray, boundary_triangles: np.ndarray | None = None,
@@ -254,9 +255,11 @@ class TetMeshGraph:
     def edge_index(self) -> torch.Tensor:
         """(2, 2E) PyG ``edge_index`` with both directions of every mesh edge, sorted by
         target, then source."""
-        n = self.num_vertices
-        both = np.concatenate([self.edges, self.edges[:, ::-1]])
-        return torch.from_numpy(both[np.argsort(both[:, 1] * n + both[:, 0], kind="stable")].T.copy())
+        if self._directed_edges is None:
+            n = self.num_vertices
+            both = np.concatenate([self.edges, self.edges[:, ::-1]])
+            self._directed_edges = both[np.argsort(both[:, 1] * n + both[:, 0], kind="stable")].T.copy()
+        return torch.from_numpy(self._directed_edges)
 
     def deform_edge_index(self) -> torch.Tensor:
         """Edges ``j -> i`` a convex-combination deformer averages over (self-loops

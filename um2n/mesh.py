@@ -33,6 +33,15 @@ def signed_areas(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return 0.5 * ((p1[:, 0] - p0[:, 0]) * (p2[:, 1] - p0[:, 1]) - (p1[:, 1] - p0[:, 1]) * (p2[:, 0] - p0[:, 0]))
 
 
+def signed_measures(points: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """Signed areas of triangles ``(M, 3)`` or signed volumes of tetrahedra ``(M, 4)``."""
+    if np.shape(cells)[1] == 4:
+        from um2n.tetmesh import signed_volumes
+
+        return signed_volumes(points, cells)
+    return signed_areas(points, cells)
+
+
 def mesh_edges(triangles: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     """Edges of a triangulation.
 

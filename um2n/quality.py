@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from um2n.mesh import signed_areas
+from um2n.mesh import signed_areas, signed_measures
 from um2n.tetmesh import TET_FACES, signed_volumes
 
 
@@ -73,8 +73,9 @@ def aspect_ratios(points: np.ndarray, triangles: np.ndarray) -> np.ndarray:
 
 
 def count_inverted(points: np.ndarray, triangles: np.ndarray, reference_sign: np.ndarray | None = None) -> int:
-    """Number of triangles whose signed area is not positive (relative to ``reference_sign``)."""
-    area = signed_areas(points, triangles)
+    """Number of triangles (or tetrahedra) whose signed area (volume) is not positive
+    (relative to ``reference_sign``)."""
+    area = signed_measures(points, triangles)
     if reference_sign is not None:
         area = area * reference_sign
     return int((area <= 0).sum())

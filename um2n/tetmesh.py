@@ -22,7 +22,7 @@ tetrahedra, NaN coordinates.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import meshio
 import numpy as np
@@ -218,6 +218,13 @@ class TetMeshGraph:
         return cls.from_meshio(read_mesh(path, dim=3), name=str(path), feature_angle=feature_angle, corner_angle=corner_angle)
 
     # ---------------------------------------------------------------- interface of the safeguard
+    def with_points(self, points: np.ndarray) -> "TetMeshGraph":
+        """The same mesh (topology, tags, surfaces and feature curves) at new vertex positions."""
+        x = np.asarray(points, dtype=np.float64)
+        if x.shape != self.points.shape:
+            raise MeshInputError(f"{self.name}: {x.shape} coordinates for a mesh of shape {self.points.shape}")
+        return replace(self, points=x.copy(), boundary=self.boundary.rebased(x))
+
     @property
     def cells(self) -> np.ndarray:
         return self.tets

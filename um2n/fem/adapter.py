@@ -206,15 +206,24 @@ class PartitionRows:
         return out
 
 
-def _canonical(graph: MeshGraph) -> tuple[MeshGraph, np.ndarray]:
+def _canonical(graph: "MeshGraph | TetMeshGraph") -> tuple["MeshGraph | TetMeshGraph", np.ndarray]:
     """``graph`` renumbered independently of the partition, and the permutation ``perm``
     (vertex ``k`` of the renumbered graph is vertex ``perm[k]`` of ``graph``); cached on the graph."""
     cached = graph.__dict__.get("_canonical_numbering")
     if cached is not None:
         return cached
-    perm = np.lexsort((graph.points[:, 1], graph.points[:, 0]))
+    perm = np.lexsort(graph.points.T[::-1])
     rank = np.empty_like(perm)
     rank[perm] = np.arange(len(perm))
+    if graph.dim == 3:
+        tet = rank[graph.tets]
+        tet = tet[np.lexsort(np.sort(tet, axis=1).T[::-1])]
+        faces = rank[graph.boundary_faces]
+        order = np.lexsort(np.sort(faces, axis=1).T[::-1])
+        canonical = TetMeshGraph.from_arrays(graph.points[perm], tet, boundary_triangles=faces[order],
+                                             boundary_triangle_tags=graph.boundary_tags[order], name=graph.name)
+        graph.__dict__["_canonical_numbering"] = (canonical, perm)
+        return canonical, perm
     tri = rank[graph.triangles]
     first = np.argmin(tri, axis=1)                  # rotate: smallest label first, orientation kept
     tri = np.take_along_axis(tri, (first[:, None] + np.arange(3)) % 3, axis=1)
@@ -245,7 +254,7 @@ def move_mesh(mesh, monitor: MonitorLike | fd.Function, mover: UM2NMover | None 
 
     Returns the :class:`MoveResult` (the same on every rank).
     """
-    coords = _check_mesh(mesh)
+    coords = _check_mesh(mesh, dims=(2, 3))
     num = _Numbering(mesh)
     if graph is None:
         graph = mesh_graph(mesh)

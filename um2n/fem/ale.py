@@ -19,7 +19,7 @@ quadratic in :math:`t`, so :math:`\int_{K(t)} \phi_i\,dx` is a quadratic and its
 :math:`\int_{K(t)} \phi_i\,\nabla\cdot w\,dx` is linear in :math:`t`. The discrete geometric
 conservation law (DGCL) asks that a time step integrate that rate exactly, which a
 one-point rule does at the midpoint of each sub-interval; the solvers choose their
-geometry times accordingly (see :mod:`um2n_simulations.swirl` and
+geometry times accordingly (see :mod:`um2n_simulations.advection` and
 :mod:`um2n_simulations.shallow_water`).
 
 The loop (:mod:`um2n.fem.loop`) starts a window after each accepted move, and refuses or

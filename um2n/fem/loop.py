@@ -91,6 +91,10 @@ class LoopConfig:
     #: the run starts on a mesh adapted to its initial state
     initial_moves: int = 2
     weights: str | None = None
+    #: the ``um2n`` mover's safeguard: the least ratio of a cell's area (volume) to its area
+    #: on the reference mesh (:func:`um2n.safeguard.untangle`). Raise it where an explicit
+    #: solver's stable time step must not shrink with a few collapsed cells
+    min_cell_ratio: float = 1e-3
     #: under MPI, how the ``um2n`` mover runs the network: ``"distributed"`` (each rank its own
     #: vertices, :mod:`um2n.distributed`) or ``"gathered"`` (the whole mesh on rank 0)
     parallel_network: str = "distributed"
@@ -104,6 +108,8 @@ class LoopConfig:
     def __post_init__(self):
         if self.mover not in MOVERS:
             raise UM2NError(f"mover must be one of {', '.join(MOVERS)}, not {self.mover!r}")
+        if not 0.0 <= self.min_cell_ratio < 1.0:
+            raise UM2NError(f"min_cell_ratio must be in [0, 1), got {self.min_cell_ratio!r}")
         if not self.max_mesh_courant > 0:
             raise UM2NError(f"max_mesh_courant must be > 0, got {self.max_mesh_courant!r}")
         if self.transfer not in TRANSFERS:
@@ -384,7 +390,7 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
     xi_values = np.array(xi.dat.data_ro_with_halos)
     mover = mover or make_mover(cfg.mover, mesh, xi_values, weights=cfg.weights, ma_rtol=cfg.ma_rtol,
                                 parallel_network=cfg.parallel_network,
-                                ma_maxiter=cfg.ma_maxiter)
+                                ma_maxiter=cfg.ma_maxiter, min_cell_ratio=cfg.min_cell_ratio)
     motion = _Motion(mesh, problem, mover, xi_values, cfg.transfer, cfg.max_mesh_courant)
     start = result.resumed_from_step or 0
     end = problem.num_steps if stop_after is None else min(problem.num_steps, start + stop_after)

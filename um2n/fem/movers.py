@@ -38,7 +38,7 @@ import numpy as np
 
 from um2n.errors import ConvergenceError, UM2NError
 from um2n.fem.adapter import mesh_graph, move_mesh
-from um2n.mesh import signed_areas
+from um2n.mesh import signed_measures
 from um2n.quality import count_inverted
 
 #: the movers :func:`make_mover` builds by name
@@ -129,7 +129,10 @@ class _ReferenceMover:
 
 
 class UM2NMeshMover(_ReferenceMover):
-    """The pretrained network (``weights``: a path or a shipped name; ``None``: the default).
+    """The pretrained network (``weights``: a path or a shipped name; ``None``: the default
+    weights of the mesh's dimension, ``um2n-v1`` or ``um2n-3d-v1``); ``min_cell_ratio``: the
+    safeguard's least ratio of a cell's area (volume) to its reference one
+    (:func:`um2n.safeguard.untangle`).
 
     Under MPI it runs distributed (``distributed=None`` or ``True``; in serial it has no
     effect): each rank moves the vertices it owns (:func:`um2n.fem.adapter.move_mesh_distributed`), and no rank holds the
@@ -139,10 +142,13 @@ class UM2NMeshMover(_ReferenceMover):
 
     name = "um2n"
 
-    def __init__(self, mesh, xi: np.ndarray, weights: str | None = None, distributed: bool | None = None):
-        from um2n.mover import UM2NMover
+    def __init__(self, mesh, xi: np.ndarray, weights: str | None = None, distributed: bool | None = None,
+                 min_cell_ratio: float = 1e-3):
+        from um2n.mover import DEFAULT_WEIGHTS_3D_NAME, UM2NMover
 
-        self.network = UM2NMover(weights=weights)
+        if weights is None and mesh.coordinates.dat.data_ro.shape[1] == 3:
+            weights = DEFAULT_WEIGHTS_3D_NAME
+        self.network = UM2NMover(weights=weights, min_area_ratio=min_cell_ratio)
         self.distributed = mesh.comm.size > 1 and (distributed is None or bool(distributed))
         self.needs_graph = not self.distributed
         super().__init__(mesh, xi)
@@ -224,13 +230,14 @@ class MongeAmpereMeshMover(_ReferenceMover):
 
 
 def make_mover(name: str, mesh, xi: np.ndarray, *, weights: str | None = None, ma_rtol: float = 1e-3,
-               ma_maxiter: int = 300, parallel_network: str = "distributed") -> Mover:
+               ma_maxiter: int = 300, parallel_network: str = "distributed", min_cell_ratio: float = 1e-3) -> Mover:
     """The mover called ``name`` (one of :data:`MOVERS`) for ``mesh`` with reference ``xi``
     (``parallel_network``: how ``um2n`` runs under MPI, ``"distributed"`` or ``"gathered"``)."""
     if name == "none":
         return StaticMover()
     if name == "um2n":
-        return UM2NMeshMover(mesh, xi, weights, distributed=parallel_network == "distributed")
+        return UM2NMeshMover(mesh, xi, weights, distributed=parallel_network == "distributed",
+                             min_cell_ratio=min_cell_ratio)
     if name == "ma":
         return MongeAmpereMeshMover(mesh, xi, ma_rtol, ma_maxiter)
     raise UM2NError(f"mover must be one of {', '.join(MOVERS)}, not {name!r}")
@@ -243,11 +250,11 @@ class TangleGuard:
         self.mesh = mesh
         #: the vertices of every local element (the halo's included), into the local vertices
         self.triangles = fd.FunctionSpace(mesh, "CG", 1).cell_node_list
-        self.reference_sign = np.sign(signed_areas(np.asarray(xi), self.triangles))
+        self.reference_sign = np.sign(signed_measures(np.asarray(xi), self.triangles))
         self._owned = mesh.cell_set.size             # the owned elements come first
 
     def inverted(self) -> int:
-        """Elements whose signed area is zero or has flipped against the reference (all ranks)."""
+        """Elements whose signed area (volume) is zero or has flipped against the reference (all ranks)."""
         n = self._owned
         local = count_inverted(np.asarray(self.mesh.coordinates.dat.data_ro_with_halos), self.triangles[:n],
                                self.reference_sign[:n])

@@ -178,7 +178,8 @@ class Recorder:
         if step in self._snap_steps:
             f = self._problem.output_functions()[0]
             write_snapshot(f, self.out / f"{f.name()}_{step:06d}.png",
-                           f"{type(self._problem).__name__}: {f.name()} at t = {t:.4g} {self.label}")
+                           f"{type(self._problem).__name__}: {f.name()} at t = {t:.4g} {self.label}",
+                           slice_z=getattr(self._problem, "snapshot_slice_z", None))
 
     def record(self, row: dict) -> None:
         """Keep one row of diagnostics (written at the next checkpoint or at the end)."""
@@ -205,8 +206,45 @@ def write_json(path: str | Path, data: dict) -> None:
             Path(tmp).write_text(json.dumps(data, indent=2, default=float))
 
 
-def write_snapshot(f: fd.Function, path: Path, title: str) -> None:
-    """PNG of ``f`` with its mesh (matplotlib through ``firedrake.pyplot``), written atomically."""
+def slice_triangles(points: np.ndarray, tets: np.ndarray, values: np.ndarray, z: float):
+    r"""The section of a tetrahedral mesh by the plane :math:`z` = ``z``, as a triangulation.
+
+    Each tetrahedron that the plane crosses is cut in a triangle or a quadrilateral (split
+    in two triangles) whose corners lie on its edges; a field linear in each cell, given by
+    its ``values`` at the cell's four vertices ``(M, 4)``, is interpolated there. Returns
+    the corners' :math:`(x, y)` ``(P, 2)``, the field at them ``(P,)`` and the triangles ``(T, 3)``.
+    """
+    from um2n.tetmesh import TET_EDGES
+
+    d = points[tets][:, :, 2] - z
+    cut = (d.min(axis=1) < 0) & (d.max(axis=1) > 0)
+    p, v, d = points[tets[cut]], np.asarray(values)[cut], d[cut]
+    a, b = TET_EDGES[:, 0], TET_EDGES[:, 1]
+    da, db = d[:, a], d[:, b]
+    crossing = (da < 0) != (db < 0)                                  # (n, 6)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        s = np.where(crossing, da / (da - db), 0.0)
+    xy = p[:, a, :2] + s[:, :, None] * (p[:, b, :2] - p[:, a, :2])   # (n, 6, 2)
+    val = v[:, a] + s * (v[:, b] - v[:, a])
+    centre = (xy * crossing[:, :, None]).sum(axis=1) / crossing.sum(axis=1)[:, None]
+    angle = np.where(crossing, np.arctan2(xy[:, :, 1] - centre[:, None, 1], xy[:, :, 0] - centre[:, None, 0]), np.inf)
+    order = np.argsort(angle, axis=1)                               # the cut's corners around it first
+    xy = np.take_along_axis(xy, order[:, :, None], axis=1)
+    val = np.take_along_axis(val, order, axis=1)
+    count = crossing.sum(axis=1)                                     # 3 or 4
+    base = 6 * np.arange(len(xy))
+    tris = [np.stack([base, base + 1, base + 2], axis=1)]
+    quad = count == 4
+    tris.append(np.stack([base[quad], base[quad] + 2, base[quad] + 3], axis=1))
+    return xy.reshape(-1, 2), val.reshape(-1), np.concatenate(tris)
+
+
+def write_snapshot(f: fd.Function, path: Path, title: str, slice_z: float | None = None) -> None:
+    """PNG of ``f`` with its mesh (matplotlib through ``firedrake.pyplot``), written atomically.
+
+    On a tetrahedral mesh, the section by the plane :math:`z` = ``slice_z`` (default: the
+    middle of the mesh's extent in :math:`z`; :func:`slice_triangles`) with the cut cells'
+    edges, which show the mesh's resolution there."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -214,6 +252,9 @@ def write_snapshot(f: fd.Function, path: Path, title: str) -> None:
     from firedrake.pyplot import tripcolor, triplot
 
     mesh = f.function_space().mesh()
+    if mesh.coordinates.dat.data_ro.shape[1] == 3:
+        _write_slice_snapshot(f, path, title, slice_z)
+        return
     X = mesh.coordinates.dat.data_ro
     w, h = np.ptp(X[:, 0]) or 1.0, np.ptp(X[:, 1]) or 1.0
     wide = w > 2 * h
@@ -225,5 +266,32 @@ def write_snapshot(f: fd.Function, path: Path, title: str) -> None:
     fig.colorbar(c, ax=ax, shrink=0.8, orientation="horizontal" if wide else "vertical")
     ax.set_aspect("equal")
     ax.set_title(title)
+    save_figure(fig, path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def _write_slice_snapshot(f: fd.Function, path: Path, title: str, slice_z: float | None) -> None:
+    """:func:`write_snapshot` of a field on a tetrahedral mesh: its section by a plane."""
+    import matplotlib.pyplot as plt
+    from matplotlib.tri import Triangulation
+
+    mesh = f.function_space().mesh()
+    X = np.asarray(mesh.coordinates.dat.data_ro)
+    cells = mesh.coordinates.function_space().cell_node_list
+    V = f.function_space()
+    if not (V.ufl_element().degree() == 1 and V.value_size == 1):
+        V = fd.FunctionSpace(mesh, "DG", 1)
+        f = fd.Function(V).interpolate(f)
+    values = f.dat.data_ro[V.cell_node_list]          # degree 1: the cell's nodes are its vertices
+    z = 0.5 * (X[:, 2].min() + X[:, 2].max()) if slice_z is None else float(slice_z)
+    xy, val, tris = slice_triangles(X, cells, values, z)
+    fig, ax = plt.subplots(figsize=(6.4, 5.6))
+    if len(tris):
+        tri = Triangulation(xy[:, 0], xy[:, 1], tris)
+        c = ax.tripcolor(tri, val, shading="gouraud", cmap="viridis")
+        ax.triplot(tri, color="w", linewidth=0.1)
+        fig.colorbar(c, ax=ax, shrink=0.8)
+    ax.set_aspect("equal")
+    ax.set_title(f"{title}\nsection z = {z:.3g}", fontsize=9)
     save_figure(fig, path, dpi=110, bbox_inches="tight")
     plt.close(fig)

@@ -146,10 +146,14 @@ class UM2NMeshMover(_ReferenceMover):
                  min_cell_ratio: float = 1e-3):
         from um2n.mover import DEFAULT_WEIGHTS_3D_NAME, UM2NMover
 
-        if weights is None and mesh.coordinates.dat.data_ro.shape[1] == 3:
+        tetrahedral = mesh.coordinates.dat.data_ro.shape[1] == 3
+        if weights is None and tetrahedral:
             weights = DEFAULT_WEIGHTS_3D_NAME
         self.network = UM2NMover(weights=weights, min_area_ratio=min_cell_ratio)
         self.distributed = mesh.comm.size > 1 and (distributed is None or bool(distributed))
+        if self.distributed and tetrahedral:
+            raise UM2NError("the distributed network moves triangle meshes only: for a tetrahedral mesh under "
+                            "MPI set parallel_network = 'gathered' in the [loop] table")
         self.needs_graph = not self.distributed
         super().__init__(mesh, xi)
 

@@ -55,6 +55,9 @@ import math
 
 import firedrake as fd
 import numpy as np
+from mpi4py import MPI
+
+from um2n.errors import UM2NError
 
 from um2n.fem.adapter import vertex_count
 from um2n.fem.loop import MovingMeshProblem
@@ -87,6 +90,9 @@ class ALEAdvectionProblem(MovingMeshProblem):
     #: one choice with sum_j A_ij TAU_j = C_i^2 / 2 and sum_j B_j TAU_j = 1/2, so that every
     #: stage integrates the (linear in t, in 2D) rate of change of the cell integrals exactly (DGCL)
     TAU = (0.5, 0.0, 0.625)
+    #: a solution this many times larger than the initial state's maximum has blown up (the
+    #: exact solution keeps the maximum; DG1 overshoots by a few per cent)
+    BLOW_UP = 100.0
     #: the quadrature degree of the spatial operator (``None``: UFL's estimate, which is high
     #: for a velocity given by trigonometric functions)
     quadrature_degree: int | None = None
@@ -190,6 +196,12 @@ class ALEAdvectionProblem(MovingMeshProblem):
             self._operator(stage, self.TAU[i], self.R[i])
         self.rhs.dat.data[:] = U0 + dt * sum(b * self.R[j].dat.data_ro for j, b in enumerate(self.B))
         self._solve_mass(1.0, self.q)
+        top = self.mesh.comm.allreduce(float(np.abs(self.q.dat.data_ro).max(initial=0.0)), op=MPI.MAX)
+        if not top <= self.BLOW_UP * self.q0_max:          # (also for NaN)
+            raise UM2NError(f"{type(self).__name__}: max |q| = {top:.3g}, {self.BLOW_UP:g} times the initial "
+                            f"state's, after the step from t = {t:.6g}: the time "
+                            f"step dt = {dt:g} is above the explicit scheme's stability limit on this mesh; lower dt, "
+                            "or keep the moved cells larger (the monitor's alpha, loop.min_cell_ratio)")
 
     def monitor(self) -> fd.Function:
         return self._monitor()
@@ -198,6 +210,7 @@ class ALEAdvectionProblem(MovingMeshProblem):
         """The initial state on the current mesh (the loop adapts the mesh to it before the first step)."""
         self.q.interpolate(self.exact(fd.SpatialCoordinate(self.mesh)))
         self.mass0 = fd.assemble(self.q * fd.dx)
+        self.q0_max = self.mesh.comm.allreduce(float(np.abs(self.q.dat.data_ro).max(initial=0.0)), op=MPI.MAX) or 1.0
 
     def mesh_moved(self) -> None:
         fd.assemble(self.mass_form, tensor=self.mass)

@@ -43,6 +43,7 @@ def _rows(run: dict) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+@pytest.mark.slow
 def test_static_error_regression(study):
     r = study["runs"]["none"]
     assert r["summary"]["vertices"] == 884
@@ -50,6 +51,7 @@ def test_static_error_regression(study):
     assert r["moves"] == 0
 
 
+@pytest.mark.slow
 def test_moved_mesh_beats_the_static_mesh_of_the_same_size(study):
     """Issue 18's criterion: lower error than the static mesh of the same size, 0 tangled
     elements at every step, the tracer mass kept to 1e-12 relative."""
@@ -64,6 +66,7 @@ def test_moved_mesh_beats_the_static_mesh_of_the_same_size(study):
     assert max(abs(float(row["mass_change"])) for row in rows) < 1e-12 * BLOB_MASS
 
 
+@pytest.mark.slow
 def test_paraview_series_and_sections(study):
     """The moving tetrahedral mesh goes to ParaView (a .vtu per output, the mesh as it was),
     and PNG sections through the blob's centre show it."""

@@ -178,3 +178,16 @@ def test_killed_3d_run_resumes_to_the_same_fields(tmp_path):
     perm = _match(_dof_keys(qb.function_space()), _dof_keys(qa.function_space()), "nodes", tol=1e-6)
     assert np.abs(qb.dat.data_ro[perm] - qa.dat.data_ro).max() < 1e-5
     assert resumed.summary["l2_error"] == pytest.approx(full.summary["l2_error"], rel=1e-6)
+
+
+def test_a_blow_up_stops_with_an_error_naming_the_time_step(tmp_path):
+    """A time step far above the explicit scheme's stability limit: the run stops with one
+    clear error instead of going on with an exploding solution."""
+    from um2n.errors import UM2NError
+    from um2n.fem.loop import LoopConfig
+    from um2n_simulations.deformation import CASE, DeformationConfig
+
+    cfg = DeformationConfig(dt=0.05, T=1.5, loop=LoopConfig(mover="none", output_dir=str(tmp_path), progress=False,
+                                                           snapshots=0, write_vtk=False))
+    with pytest.raises(UM2NError, match=r"the time step dt = 0.05 is above the explicit scheme's stability limit"):
+        CASE.run(cfg)

@@ -62,6 +62,7 @@ from um2n.errors import UM2NError
 from um2n.fem.adapter import vertex_count
 from um2n.fem.loop import MovingMeshProblem
 from um2n.fem.monitors import MonitorConfig, SolutionMonitor
+from um2n.fem.study import Case, Variant
 from um2n.mesh import signed_measures
 
 #: DG mass matrix: block diagonal, so one block-Jacobi/ILU application is an exact solve.
@@ -231,3 +232,47 @@ class ALEAdvectionProblem(MovingMeshProblem):
     def summary(self, t: float) -> dict:
         return {"l2_error": self.error(), "mass_change": fd.assemble(self.q * fd.dx) - self.mass0,
                 "vertices": vertex_count(self.mesh), "dofs": self.q.function_space().dim()}
+
+
+class AdvectionCase(Case):
+    """The command line of an advection case (``config`` with ``lc`` and ``loop``): one run
+    per mover, the static mesh first, and with ``--static-lc`` the static mesh at other sizes,
+    so that every moved run is compared with the static runs at equal wall-clock time
+    (:func:`um2n.fem.study.equal_cost`). A subclass gives :meth:`title`."""
+
+    error_key = "l2_error"
+
+    def title(self, cfg) -> str:
+        """The first line of the report."""
+        raise NotImplementedError
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--static-lc", nargs="+", type=float, default=[], metavar="LC",
+                            help="also run the static mesh at these mesh sizes, and compare every moved run "
+                                 "with the static runs at equal wall-clock time")
+
+    def variants(self, cfg, args) -> list[Variant]:
+        movers = args.mover or [cfg.loop.mover]
+        static = [Variant(f"none-lc{lc:g}", {"loop.mover": "none", "lc": lc}) for lc in args.static_lc]
+        first = [Variant(m, {"loop.mover": m}) for m in movers if m == "none"]
+        return first + static + [Variant(m, {"loop.mover": m}) for m in movers if m != "none"]
+
+    def report(self, cfg, study: dict) -> None:
+        print(f"\n{self.title(cfg)}; mesh moved every {cfg.loop.move_every} steps ({cfg.loop.transfer})")
+        print(f"{'run':<12} {'vertices':>8} {'L2 error':>10} {'ER vs none':>10} {'mass change':>11} {'moves':>6} "
+              f"{'tangled':>7} {'wall s':>7}  ParaView")
+        for label, r in study["runs"].items():
+            er = r.get("error_reduction_vs_none")
+            print(f"{label:<12} {r['summary']['vertices']:>8} {r['summary']['l2_error']:>10.4e} "
+                  f"{'' if er is None else f'{er:+.1%}':>10} {r['summary']['mass_change']:>11.1e} {r['moves']:>6} "
+                  f"{r['max_inverted']:>7} {r['wall_seconds']:>7.1f}  {r['output']}")
+        comparison = study.get("equal_cost")
+        if comparison:
+            print("\nAt equal wall-clock time (static curve through the static runs, log-log):")
+            for c in comparison:
+                ref = c["static_error_at_same_time"]
+                print(f"  {c['label']:<10} L2 error {c['error']:.4e} in {c['wall_seconds']:.1f} s; the static mesh "
+                      + ("is outside its range of times" if ref is None else
+                         f"reaches {ref:.4e} in that time: {c['verdict']} ({(ref - c['error']) / ref:+.1%})"))
+            print("  (wall times include Firedrake's one-off compilation of kernels in a fresh environment)")
+        print(f"(summary: {study['summary_path']})")

@@ -43,8 +43,7 @@ import firedrake as fd
 
 from um2n.fem.loop import LoopConfig
 from um2n.fem.monitors import MonitorConfig
-from um2n.fem.study import Case, Variant
-from um2n_simulations.advection import ALEAdvectionProblem
+from um2n_simulations.advection import AdvectionCase, ALEAdvectionProblem
 
 
 @dataclass
@@ -101,7 +100,7 @@ class SwirlProblem(ALEAdvectionProblem):
         return ring(self.cfg, x)
 
 
-class SwirlCase(Case):
+class SwirlCase(AdvectionCase):
     """``um2n simulate swirl``: the swirl on the static and the moved mesh, and the static
     mesh refined (``--static-lc``) for the comparison at equal wall-clock time."""
 
@@ -113,45 +112,15 @@ class SwirlCase(Case):
                    "runs against the static mesh refined, at equal wall-clock time. Writes "
                    "OUTPUT/<run>/solution.pvd, diagnostics.csv, snapshots (PNG) and checkpoint.h5.")
     config = SwirlConfig
-    error_key = "l2_error"
 
-    def add_arguments(self, parser) -> None:
-        parser.add_argument("--static-lc", nargs="+", type=float, default=[], metavar="LC",
-                            help="also run the static mesh at these mesh sizes, and compare every moved run "
-                                 "with the static runs at equal wall-clock time")
-
-    def variants(self, cfg: SwirlConfig, args) -> list[Variant]:
-        movers = args.mover or [cfg.loop.mover]
-        static = [Variant(f"none-lc{lc:g}", {"loop.mover": "none", "lc": lc}) for lc in args.static_lc]
-        first = [Variant(m, {"loop.mover": m}) for m in movers if m == "none"]
-        return first + static + [Variant(m, {"loop.mover": m}) for m in movers if m != "none"]
+    def title(self, cfg: SwirlConfig) -> str:
+        return f"Swirl (LeVeque, T = {cfg.T:g}, dt = {cfg.dt:g}), DG1 on gmsh meshes of the unit square"
 
     def make_mesh(self, cfg: SwirlConfig):
         return swirl_mesh(cfg)
 
     def make_problem(self, cfg: SwirlConfig, mesh) -> SwirlProblem:
         return SwirlProblem(mesh, cfg)
-
-    def report(self, cfg: SwirlConfig, study: dict) -> None:
-        print(f"\nSwirl (LeVeque, T = {cfg.T:g}, dt = {cfg.dt:g}), DG1 on gmsh meshes of the unit square; "
-              f"mesh moved every {cfg.loop.move_every} steps ({cfg.loop.transfer})")
-        print(f"{'run':<12} {'vertices':>8} {'L2 error':>10} {'ER vs none':>10} {'moves':>6} {'tangled':>7} "
-              f"{'wall s':>7}  ParaView")
-        for label, r in study["runs"].items():
-            er = r.get("error_reduction_vs_none")
-            print(f"{label:<12} {r['summary']['vertices']:>8} {r['summary']['l2_error']:>10.4e} "
-                  f"{'' if er is None else f'{er:+.1%}':>10} {r['moves']:>6} {r['max_inverted']:>7} "
-                  f"{r['wall_seconds']:>7.1f}  {r['output']}")
-        comparison = study.get("equal_cost")
-        if comparison:
-            print("\nAt equal wall-clock time (static curve through the static runs, log-log):")
-            for c in comparison:
-                ref = c["static_error_at_same_time"]
-                print(f"  {c['label']:<10} L2 error {c['error']:.4e} in {c['wall_seconds']:.1f} s; the static mesh "
-                      + ("is outside its range of times" if ref is None else
-                         f"reaches {ref:.4e} in that time: {c['verdict']} ({(ref - c['error']) / ref:+.1%})"))
-            print("  (wall times include Firedrake's one-off compilation of kernels in a fresh environment)")
-        print(f"(summary: {study['summary_path']})")
 
 
 CASE = SwirlCase()

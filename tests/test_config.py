@@ -109,3 +109,28 @@ def test_config_repeating_a_default_is_detected(tmp_path):
     assert _defaults_repeated(SwirlConfig, {"dt": default.dt, "lc": 0.02,
                                             "monitor": {"alpha": default.monitor.alpha, "power": 1.0}}, "x") == [
         "x: dt", "[monitor] alpha"]
+
+
+@pytest.mark.firedrake
+@pytest.mark.parametrize("module, cls_name, table, key, value, kept", [
+    # the deformation case's loop: move every 5 steps, the safeguard's least volume ratio 0.25
+    ("um2n_simulations.deformation", "DeformationConfig", "loop", "weights", "my.safetensors",
+     {"move_every": 5, "min_cell_ratio": 0.25, "parallel_network": "gathered", "output_dir": "output/deformation"}),
+    # the swirl's monitor amplitude 8
+    ("um2n_simulations.swirl", "SwirlConfig", "monitor", "power", 1.0, {"alpha": 8.0}),
+    ("um2n_simulations.tohoku", "TohokuConfig", "loop", "mover", "none", {"move_every": 5}),
+])
+def test_a_table_keeps_the_case_defaults_it_does_not_set(tmp_path, module, cls_name, table, key, value, kept):
+    """A ``[loop]`` or ``[monitor]`` table sets its keys over the case's own defaults, not
+    over the bare ``LoopConfig()`` / ``MonitorConfig()``."""
+    from um2n.config import load_config
+
+    cls = getattr(importlib.import_module(module), cls_name)
+    path = tmp_path / "case.toml"
+    path.write_text(f"[{table}]\n{key} = {value!r}\n".replace("'", '"'))
+    cfg = load_config(cls, path)
+    section = getattr(cfg, table)
+    assert getattr(section, key) == value
+    for k, v in kept.items():
+        assert getattr(section, k) == v, k
+        assert getattr(getattr(cls(), table), k) == v            # the case's default indeed

@@ -13,8 +13,18 @@ from um2n.errors import UM2NError
 C = TypeVar("C")
 
 
-def config_from_dict(cls: type[C], raw: dict, where: str) -> C:
-    """Build dataclass ``cls`` from ``raw``; nested dataclass fields come from TOML tables."""
+def _field_default(f: dataclasses.Field):
+    """The default value of dataclass field ``f`` (a fresh one from its factory), or ``MISSING``."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
+
+
+def config_from_dict(cls: type[C], raw: dict, where: str, base: C | None = None) -> C:
+    """Build dataclass ``cls`` from ``raw``, the keys it sets over ``base`` (default: the
+    dataclass defaults). A nested dataclass field comes from a TOML table, set over that
+    field's own default: a case whose ``loop`` defaults to ``LoopConfig(move_every=5, ...)``
+    keeps those values for every key its ``[loop]`` table leaves out."""
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(known))
@@ -26,11 +36,13 @@ def config_from_dict(cls: type[C], raw: dict, where: str) -> C:
         if dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
                 raise UM2NError(f"{where}: [{name}] must be a table")
-            kwargs[name] = config_from_dict(hint, value, f"{where} [{name}]")
+            inner = getattr(base, name) if base is not None else _field_default(known[name])
+            kwargs[name] = config_from_dict(hint, value, f"{where} [{name}]",
+                                            inner if isinstance(inner, hint) else None)
         else:
             kwargs[name] = value
     try:
-        return cls(**kwargs)
+        return dataclasses.replace(base, **kwargs) if base is not None else cls(**kwargs)
     except (TypeError, ValueError, UM2NError) as exc:
         raise UM2NError(f"{where}: {exc}") from None
 

@@ -8,7 +8,7 @@ import torch
 
 from um2n.features import mesh_data
 from um2n.model import UM2N
-from um2n.train import TrainConfig, LossWeights, chamfer_distance, losses, train
+from um2n.train import COLLAPSE_RATIO, TrainConfig, LossWeights, chamfer_distance, collapse_term, losses, train
 
 
 def synthetic_dataset(graph_of, n=8):
@@ -49,6 +49,29 @@ def test_losses_vanish_at_the_target(graph_of):
         assert float(terms[k]) < 1e-6          # float32 (cdist rounding)
     terms0 = losses(batch.pos, batch)
     assert float(terms0["vertex"]) > 0 and float(terms0["area"]) > 0
+
+
+@pytest.mark.parametrize("monitor", [1.0, 4.0])
+def test_collapse_term_acts_on_the_collapsed_cell_only(monitor):
+    """Four triangles around the centre of the unit square, the centre pulled to (0.5, 0.1):
+    areas 0.05 (bottom), 0.25, 0.45, 0.25; with a uniform monitor each cell's equidistributed
+    area is 1/4, so only the bottom cell, at 0.05 < 0.25 * 1/4, is penalised:
+    (log(0.25 * 0.25 / 0.05))^2 / 4. A uniform monitor of any value gives the same."""
+    from torch_geometric.data import Data
+
+    pos = torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.5, 0.1]], dtype=torch.float64,
+                       requires_grad=True)
+    face = torch.tensor([[0, 1, 4], [1, 2, 4], [2, 3, 4], [3, 0, 4]]).T
+    data = Data(pos=pos, face=face, monitor=torch.full((5,), monitor, dtype=torch.float64))
+    value = collapse_term(pos, data)
+    assert COLLAPSE_RATIO == 0.25
+    assert float(value) == pytest.approx(np.log(0.25 * 0.25 / 0.05) ** 2 / 4, rel=1e-12)
+    value.backward()
+    # it pulls the centre up (a larger bottom cell); the bottom cell's area does not depend on x
+    assert float(pos.grad[4, 1]) < 0 and abs(float(pos.grad[4, 0])) < 1e-12
+    # a mesh with no cell below a quarter of its equidistributed size: zero
+    assert float(collapse_term(torch.tensor([[0.0, 0.0], [1.0, 0.0], [1.0, 1.0], [0.0, 1.0], [0.5, 0.5]],
+                                            dtype=torch.float64), data)) == 0.0
 
 
 def test_training_learns_and_resumes_deterministically(graph_of, tmp_path):

@@ -8,7 +8,8 @@ the normalised coordinates of :mod:`um2n.features`):
 * Chamfer distance (plain torch, per mesh, no pytorch3d):
   :math:`\frac1N\sum_i \min_j |y_i - y^*_j|^2 + \frac1N\sum_j \min_i |y_i - y^*_j|^2`;
 * vertex distance: :math:`\frac1N \sum_i |y_i - y^*_i|^2` (the vertices correspond);
-* optional equidistribution: the squared coefficient of variation of :math:`m_K A_K(y)`.
+* optional equidistribution: the squared coefficient of variation of :math:`m_K A_K(y)`;
+* optional collapse (:func:`collapse_term`): cells far smaller than their equidistributed size.
 
 The total is the weighted sum (weights in the config). Training is seeded and
 deterministic (shuffling by a generator seeded from ``seed`` and the epoch), the validation
@@ -38,6 +39,7 @@ Config (TOML)::
     chamfer = 1.0
     vertex = 1.0
     equidistribution = 0.0
+    collapse = 0.0
     [model]                          # UM2NConfig fields (optional)
     attention = "latent"
 
@@ -79,6 +81,7 @@ class LossWeights:
     vertex: float = 1.0
     equidistribution: float = 0.0
     fold: float = 0.0
+    collapse: float = 0.0
 
     #: the terms that compare with a Monge-Ampère target (the others need no label)
     LABELLED = ("area", "chamfer", "vertex")
@@ -170,7 +173,7 @@ class TrainConfig:
             labelled = [k for k in LossWeights.LABELLED if getattr(self.loss, k) != 0.0]
             if labelled:
                 raise UM2NError(f"{where}: [pde_loss] problems have no Monge-Ampere target; set [loss] "
-                                f"{', '.join(f'{k} = 0' for k in labelled)} (label-free terms: equidistribution, fold)")
+                                f"{', '.join(f'{k} = 0' for k in labelled)} (label-free terms: equidistribution, fold, collapse)")
             unknown = sorted(set(self.pde_loss.problems) - {"helmholtz", "poisson"})
             if unknown or not self.pde_loss.problems:
                 raise UM2NError(f"{where}: [pde_loss] problems must be among helmholtz, poisson, got "
@@ -239,6 +242,41 @@ def losses(pred: torch.Tensor, batch) -> dict[str, torch.Tensor]:
     return out
 
 
+#: :func:`collapse_term` penalises a cell smaller than this fraction of its equidistributed size
+COLLAPSE_RATIO = 0.25
+
+
+def collapse_term(pred: torch.Tensor, batch) -> torch.Tensor:
+    r"""The cells of the predicted mesh much smaller than equidistribution asks, averaged over
+    the meshes of a batch:
+
+    .. math::
+
+        \frac1M \sum_K \max\big(0, \log(\rho A^*_K / A_K)\big)^2, \qquad
+        A^*_K = \frac{m_K^{-1}}{\sum_L m_L^{-1}} \sum_L A_L,
+
+    with :math:`A_K` the predicted signed area (volume, floored at :math:`10^{-6} A^*_K`),
+    :math:`m_K` the cell's mean monitor value, :math:`A^*_K` its size on a mesh that
+    equidistributes :math:`m` exactly, and :math:`\rho` = :data:`COLLAPSE_RATIO`. Unlike the
+    equidistribution CV, which a single collapsed cell hardly changes, it acts on each
+    collapsed cell, where the monitor does not ask for it too (a collapsed cell far from every
+    feature sets an explicit solver's stable time step). Needs ``batch.monitor``."""
+    face = batch.face
+    a_pred = signed_areas_t(pred, face)
+    face_graph = batch.batch[face[0]] if getattr(batch, "batch", None) is not None else \
+        torch.zeros(face.shape[1], dtype=torch.long)
+    ptr = batch.ptr if getattr(batch, "ptr", None) is not None else torch.tensor([0, len(pred)])
+    terms = []
+    for g in range(len(ptr) - 1):
+        fm = face_graph == g
+        ap = a_pred[fm]
+        inv_m = 1.0 / batch.monitor[face[:, fm]].mean(dim=0)
+        target = ap.sum().detach() * inv_m / inv_m.sum()
+        ratio = COLLAPSE_RATIO * target / torch.maximum(ap, 1e-6 * target)
+        terms.append(torch.relu(torch.log(ratio)).pow(2).mean())
+    return torch.stack(terms).mean()
+
+
 def pde_terms(pred: torch.Tensor, batch, problems: list) -> dict[str, torch.Tensor]:
     r"""The finite-element error term of a batch: the mean over its meshes of
     :math:`\log(e_{moved} / e_{original})` (:meth:`um2n.fem.pde_loss.FEError.loss`), and, for
@@ -265,6 +303,8 @@ def objective(model: UM2N, batch, config: "TrainConfig", problems: list | None) 
     """Every loss term of ``batch`` and their weighted sum ``total``."""
     pred = model(batch)
     terms = losses(pred, batch)
+    if config.loss.collapse:
+        terms["collapse"] = collapse_term(pred, batch)
     if config.pde_loss is not None:
         terms.update(pde_terms(pred, batch, problems))
     terms["total"] = total_loss(terms, config.loss, config.pde_loss)

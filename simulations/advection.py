@@ -54,6 +54,7 @@ from __future__ import annotations
 import math
 
 import firedrake as fd
+from firedrake.assemble import get_assembler
 import numpy as np
 from mpi4py import MPI
 
@@ -119,6 +120,9 @@ class ALEAdvectionProblem(MovingMeshProblem):
         self.operator_form = (q * fd.div(phi * self.u) * dx - q * fd.dot(w, fd.grad(phi)) * dx
                               - (phi("+") - phi("-")) * (un("+") * q("+") - un("-") * q("-")) * dS
                               - phi * un * q * ds)
+        #: the operator's assembler, built once: each call then runs the compiled kernels only,
+        #: without processing the form again (the coordinates and ``a`` are read at each call)
+        self._operator_assembler = get_assembler(self.operator_form)
         self.mass_form = phi * dq * fd.dx
         self.mass = fd.assemble(self.mass_form)
         self.solver = fd.LinearSolver(self.mass, solver_parameters=DG_MASS_SOLVER_PARAMETERS)
@@ -155,7 +159,7 @@ class ALEAdvectionProblem(MovingMeshProblem):
         """The spatial operator of ``q_in`` on the geometry at fraction ``tau`` of the step."""
         self.motion.place(tau)
         self.stage.assign(q_in)
-        fd.assemble(self.operator_form, tensor=out)
+        self._operator_assembler.assemble(tensor=out)
 
     def _measures(self) -> np.ndarray:
         return signed_measures(np.asarray(self.mesh.coordinates.dat.data_ro_with_halos), self._cell_vertices)

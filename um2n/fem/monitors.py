@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import firedrake as fd
 import numpy as np
+from firedrake.interpolation import get_interpolator
 from mpi4py import MPI
 
 from um2n.errors import UM2NError
@@ -39,27 +40,32 @@ def _p1(u) -> fd.FunctionSpace:
     return fd.FunctionSpace(u.function_space().mesh(), "CG", 1)
 
 
+def _recovery(u: fd.Function, order: int) -> tuple[fd.Function, object, object]:
+    """The L2 recovery of the ``order``-th derivative of the scalar ``u`` (1: gradient, 2:
+    Hessian): ``(out, a, L)``, ``out`` the P1 vector or tensor function that solves ``a == L``."""
+    mesh = u.function_space().mesh()
+    if order == 2:
+        T = fd.TensorFunctionSpace(mesh, "CG", 1)
+        D, tau = fd.TrialFunction(T), fd.TestFunction(T)
+        n = fd.FacetNormal(mesh)
+        L = -fd.inner(fd.div(tau), fd.grad(u)) * fd.dx + fd.inner(fd.dot(tau, n), fd.grad(u)) * fd.ds
+        return fd.Function(T, name="hessian"), fd.inner(D, tau) * fd.dx, L
+    V = fd.VectorFunctionSpace(mesh, "CG", 1)
+    D, v = fd.TrialFunction(V), fd.TestFunction(V)
+    return fd.Function(V, name="gradient"), fd.inner(D, v) * fd.dx, fd.inner(fd.grad(u), v) * fd.dx
+
+
 def recover_hessian(u: fd.Function) -> fd.Function:
     """L2-projected Hessian of the scalar ``u`` (P1 tensor field)."""
-    mesh = u.function_space().mesh()
-    T = fd.TensorFunctionSpace(mesh, "CG", 1)
-    n = fd.FacetNormal(mesh)
-    H, tau = fd.TrialFunction(T), fd.TestFunction(T)
-    L = (-fd.inner(fd.div(tau), fd.grad(u)) * fd.dx
-         + fd.inner(fd.dot(tau, n), fd.grad(u)) * fd.ds)
-    out = fd.Function(T, name="hessian")
-    fd.solve(fd.inner(H, tau) * fd.dx == L, out, solver_parameters=PROJECTION_SOLVER_PARAMETERS)
+    out, a, L = _recovery(u, 2)
+    fd.solve(a == L, out, solver_parameters=PROJECTION_SOLVER_PARAMETERS)
     return out
 
 
 def recover_gradient(u: fd.Function) -> fd.Function:
     """L2-projected gradient of the scalar ``u`` (P1 vector field)."""
-    mesh = u.function_space().mesh()
-    V = fd.VectorFunctionSpace(mesh, "CG", 1)
-    g, v = fd.TrialFunction(V), fd.TestFunction(V)
-    out = fd.Function(V, name="gradient")
-    fd.solve(fd.inner(g, v) * fd.dx == fd.inner(fd.grad(u), v) * fd.dx, out,
-             solver_parameters=PROJECTION_SOLVER_PARAMETERS)
+    out, a, L = _recovery(u, 1)
+    fd.solve(a == L, out, solver_parameters=PROJECTION_SOLVER_PARAMETERS)
     return out
 
 
@@ -100,20 +106,12 @@ def hessian_monitor(u: fd.Function, alpha: float = 5.0, power: float = 2.0) -> f
     ``power=2`` is the UM2N paper's monitor; a smaller power (``0.5``, as the training data
     of the shipped weights use) spreads resolution over all features instead of the sharpest.
     """
-    H = recover_hessian(u)
-    h = _normalised_indicator(fd.inner(H, H), _p1(u), _roundoff_floor(u, 2))
-    if power != 2.0:
-        h.dat.data[:] = np.maximum(h.dat.data_ro, 0.0) ** (0.5 * power)
-    return fd.Function(h.function_space(), name="monitor").interpolate(1 + alpha * h)
+    return DerivativeMonitor(u, MonitorConfig("hessian", alpha, power))()
 
 
 def gradient_monitor(u: fd.Function, beta: float = 5.0, power: float = 2.0) -> fd.Function:
     r""":math:`1 + \beta\,(|\nabla u| / \max |\nabla u|)^p` in P1, :math:`p` = ``power``."""
-    g = recover_gradient(u)
-    h = _normalised_indicator(fd.inner(g, g), _p1(u), _roundoff_floor(u, 1))
-    if power != 2.0:
-        h.dat.data[:] = np.maximum(h.dat.data_ro, 0.0) ** (0.5 * power)
-    return fd.Function(h.function_space(), name="monitor").interpolate(1 + beta * h)
+    return DerivativeMonitor(u, MonitorConfig("gradient", beta, power))()
 
 
 def combined_monitor(u: fd.Function, alpha: float = 5.0, beta: float = 5.0) -> fd.Function:
@@ -167,9 +165,50 @@ class MonitorConfig:
 
     def build(self, u: fd.Function) -> fd.Function:
         """The monitor of the P1 field ``u``."""
-        if self.kind == "hessian":
-            return hessian_monitor(u, self.alpha, self.power)
-        return gradient_monitor(u, self.alpha, self.power)
+        return DerivativeMonitor(u, self)()
+
+
+class DerivativeMonitor:
+    r"""The monitor of :class:`MonitorConfig` (:func:`hessian_monitor` or
+    :func:`gradient_monitor`) of one P1 field ``u``, for repeated calls as ``u`` changes: the
+    recovery's solver and the indicator's interpolation are built once, and each call runs
+    their compiled kernels only (a solve, an interpolation, and array arithmetic for
+    :math:`1 + \alpha\,\hat h^{p/2}`). The recovery's mass matrix is reassembled when the
+    mesh's coordinates have changed since the last call. Same values as ``cfg.build(u)``.
+    """
+
+    def __init__(self, u: fd.Function, cfg: "MonitorConfig"):
+        mesh = u.function_space().mesh()
+        self.u, self.cfg, self._mesh = u, cfg, mesh
+        self._order = 2 if cfg.kind == "hessian" else 1
+        self.derivative, a, L = _recovery(u, self._order)
+        P1 = _p1(u)
+        self._solver = fd.LinearVariationalSolver(
+            fd.LinearVariationalProblem(a, L, self.derivative, constant_jacobian=True),
+            solver_parameters=PROJECTION_SOLVER_PARAMETERS)
+        self.indicator = fd.Function(P1, name="indicator")
+        self._interpolator = get_interpolator(fd.interpolate(fd.inner(self.derivative, self.derivative), P1))
+        self._coordinates = np.array(mesh.coordinates.dat.data_ro_with_halos)
+
+    def __call__(self) -> fd.Function:
+        """The monitor of ``u`` as it is now (a new P1 function)."""
+        X = self._mesh.coordinates.dat.data_ro_with_halos
+        if self._mesh.comm.allreduce(not np.array_equal(X, self._coordinates), op=MPI.LOR):
+            self._solver.invalidate_jacobian()
+            self._coordinates = np.array(X)
+        self.derivative.dat.data_wo_with_halos[:] = 0.0      # the initial guess of a fresh solve
+        self._solver.solve()
+        h = self._interpolator.assemble(tensor=self.indicator)
+        top = self.u.comm.allreduce(h.dat.data_ro.max() if h.dat.data_ro.size else 0.0, op=MPI.MAX)
+        out = fd.Function(h.function_space(), name="monitor")
+        if top > _roundoff_floor(self.u, self._order):
+            values = h.dat.data_ro_with_halos / top
+            if self.cfg.power != 2.0:
+                values = np.maximum(values, 0.0) ** (0.5 * self.cfg.power)
+            out.dat.data_wo_with_halos[:] = 1.0 + self.cfg.alpha * values
+        else:
+            out.dat.data_wo_with_halos[:] = 1.0
+        return out
 
 
 class SolutionMonitor:
@@ -189,6 +228,7 @@ class SolutionMonitor:
         self._solver = None
         self._coordinates = np.array(mesh.coordinates.dat.data_ro_with_halos)
         self._mesh = mesh
+        self._monitor = DerivativeMonitor(self.field, cfg)
         if method == "project":
             p, w = fd.TrialFunction(P1), fd.TestFunction(P1)
             self._solver = fd.LinearVariationalSolver(
@@ -206,7 +246,7 @@ class SolutionMonitor:
             self._solver.solve()
         else:
             self.field.interpolate(self.expr)
-        return self.cfg.build(self.field)
+        return self._monitor()
 
     def mesh_moved(self) -> None:
         """Reassemble the projection's mass matrix on the moved mesh."""

@@ -107,6 +107,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import firedrake as fd
+from firedrake.assemble import get_assembler
 import numpy as np
 import ufl
 from mpi4py import MPI
@@ -214,16 +215,19 @@ class _MovingLinearSolver:
         self.rhs = fd.Cofunction(state.function_space().dual())
         self.solver = fd.LinearSolver(self.A, P=self.P,
                                       solver_parameters={**ALE_LINEAR_SOLVERS[kind], **overrides})
+        # assemblers built once: each step then runs the compiled kernels, not the form processing
+        self._assemble_a = get_assembler(a, mat_type="aij", form_compiler_parameters=fcp)
+        self._assemble_L = get_assembler(L, form_compiler_parameters=fcp)
         self._fresh = True          # A (and P) were just assembled
 
     def solve(self, new_window: bool) -> int:
         """Assemble and solve on the current geometry and data; the Krylov iterations taken."""
         if not self._fresh:
-            fd.assemble(self.a, tensor=self.A, form_compiler_parameters=self.fcp)
+            self._assemble_a.assemble(tensor=self.A)
             if self.P is not None and new_window:
-                fd.assemble(self.a, tensor=self.P, form_compiler_parameters=self.fcp)
+                self._assemble_a.assemble(tensor=self.P)
         self._fresh = False
-        fd.assemble(self.L, tensor=self.rhs, form_compiler_parameters=self.fcp)
+        self._assemble_L.assemble(tensor=self.rhs)
         self.solver.solve(self.state, self.rhs)
         return self.solver.ksp.getIterationNumber()
 

@@ -71,6 +71,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import firedrake as fd
+from firedrake.assemble import get_assembler
+from firedrake.interpolation import get_interpolator
 import numpy as np
 import ufl
 from mpi4py import MPI
@@ -145,6 +147,15 @@ MonitorFunction = Callable[[object], object]
 ``SpatialCoordinate``, or of a Function defined on it)."""
 
 
+def _same_expression(a, b) -> bool:
+    """Whether two monitor values are the same UFL expression (structurally: the same
+    operators, literals and functions), so that one interpolation serves both."""
+    try:
+        return bool(a == b)
+    except Exception:              # not UFL-comparable: build anew
+        return False
+
+
 class MongeAmpereMover:
     r"""Move a Firedrake mesh by solving the Monge-Ampère equation (see the module docstring).
 
@@ -210,6 +221,7 @@ class MongeAmpereMover:
         self.P1v = fd.VectorFunctionSpace(self.ref, "CG", 1)
         self.P1_phys = fd.FunctionSpace(mesh, "CG", 1)
         self.m_phys = fd.Function(self.P1_phys, name="monitor")
+        self._monitor_expr = self._monitor_interpolator = None
         self.m = fd.Function(self.P1, name="monitor")
         self.area = fd.assemble(fd.Constant(1.0) * fd.dx(domain=self.ref))
         self.pseudo_timestep = pseudo_timestep
@@ -230,6 +242,10 @@ class MongeAmpereMover:
         self.residual_form = (self.m * fd.det(I + self.sigma) - self.theta) * q1 * fd.dx
         self.scale_form = self.theta * q1 * fd.dx
         self.theta_form = self.m * fd.det(I + self.sigma) * fd.dx
+        # assemblers built once: each iteration runs the compiled kernels, not the form processing
+        self._assemble_theta = get_assembler(self.theta_form)
+        self._assemble_residual = get_assembler(self.residual_form)
+        self._assemble_scale = get_assembler(self.scale_form)
 
         phi_new = fd.Function(self.P1)
         p, q = fd.TrialFunction(self.P1), fd.TestFunction(self.P1)
@@ -316,15 +332,21 @@ class MongeAmpereMover:
         if self._exponent != 1.0:                 # a continuation stage: m^s
             self._exponent_c.assign(self._exponent)
             expr = expr ** self._exponent_c
-        self.m_phys.interpolate(expr)
+        # the monitor callable builds a new expression at each call; while it is the same
+        # expression (a function of the moving coordinates, or the same functions), the
+        # interpolation built for it is kept and only its kernel runs
+        if self._monitor_expr is None or not _same_expression(expr, self._monitor_expr):
+            self._monitor_interpolator = get_interpolator(fd.interpolate(expr, self.P1_phys))
+            self._monitor_expr = expr
+        self._monitor_interpolator.assemble(tensor=self.m_phys)
         self.m.dat.data[:] = self.m_phys.dat.data_ro
 
     def _update_theta(self) -> None:
-        self.theta.assign(fd.assemble(self.theta_form) / self.area)
+        self.theta.assign(self._assemble_theta.assemble() / self.area)
 
     def _residual(self) -> float:
-        r = fd.assemble(self.residual_form).dat.data_ro
-        s = fd.assemble(self.scale_form).dat.data_ro
+        r = self._assemble_residual.assemble().dat.data_ro
+        s = self._assemble_scale.assemble().dat.data_ro
         comm = self.mesh.comm
         return float(np.sqrt(comm.allreduce(float(r @ r)) / comm.allreduce(float(s @ s))))
 

@@ -201,13 +201,13 @@ class DerivativeMonitor:
         h = self._interpolator.assemble(tensor=self.indicator)
         top = self.u.comm.allreduce(h.dat.data_ro.max() if h.dat.data_ro.size else 0.0, op=MPI.MAX)
         out = fd.Function(h.function_space(), name="monitor")
-        if top > _roundoff_floor(self.u, self._order):
-            values = h.dat.data_ro_with_halos / top
+        if top > _roundoff_floor(self.u, self._order):      # the owned values; halos follow on demand
+            values = h.dat.data_ro / top
             if self.cfg.power != 2.0:
                 values = np.maximum(values, 0.0) ** (0.5 * self.cfg.power)
-            out.dat.data_wo_with_halos[:] = 1.0 + self.cfg.alpha * values
+            out.dat.data[:] = 1.0 + self.cfg.alpha * values
         else:
-            out.dat.data_wo_with_halos[:] = 1.0
+            out.dat.data[:] = 1.0
         return out
 
 

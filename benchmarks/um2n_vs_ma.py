@@ -13,9 +13,10 @@ not use by default):
 * the number of inverted elements of each moved mesh, and whether MA's converged mesh was
   tangled and repaired by the safeguard or needed continuation (both counted in the summary);
 * the move time of MA and of UM2N on the same mesh and monitor, in the same run, both
-  *warm*: MA with the faster of its two methods (quasi-Newton and relaxation, each timed;
-  rtol 1e-3) among those that converge on the case, the first call of each (set-up and
-  kernel compilation) timed apart; UM2N after a first move of the same mesh;
+  *warm* and in the same way, the median of three moves: MA with the faster of its two
+  methods (quasi-Newton and relaxation, each timed; rtol 1e-3) among those that converge on
+  the case, the first call of each (set-up and kernel compilation) timed apart; UM2N after a
+  first move of the same mesh;
 * a speed study: a few of the cases meshed to about 300, 2,500 and 10,000 vertices, and the
   median ratio of the warm times at each size.
 
@@ -69,11 +70,16 @@ def cv(points: np.ndarray, graph, monitor: np.ndarray) -> float:
     return float(w.std() / w.mean())
 
 
+#: warm calls timed per mover and mesh; a mover's time is their median
+REPEATS = 3
+
+
 def time_ma(mesh, monitor, graph, cfg: GenerateConfig, xi: np.ndarray) -> dict:
     """Monge-Ampère with the faster of its two methods (quasi-Newton and relaxation) among
     those that converge here, timed warm: each method's first call (set-up and kernel
-    compilation included) is timed apart, then the mesh is reset and moved again, and that
-    second move is its time. The mesh is left moved by the faster method."""
+    compilation included) is timed apart, then the mesh is reset and moved again
+    :data:`REPEATS` times, and the median of those moves is its time. The mesh is left moved
+    by the faster method."""
     failures, runs = {}, {}
     for method in ("quasi_newton", "relaxation"):
         mesh.coordinates.dat.data[:] = xi
@@ -85,10 +91,13 @@ def time_ma(mesh, monitor, graph, cfg: GenerateConfig, xi: np.ndarray) -> dict:
             failures[method] = str(exc)
             continue
         cold = time.perf_counter() - t0
-        mesh.coordinates.dat.data[:] = xi
-        t0 = time.perf_counter()
-        res = ma.move()
-        runs[method] = {"time_s": time.perf_counter() - t0, "first_call_s": cold, "iterations": res.iterations,
+        times = []
+        for _ in range(REPEATS):
+            mesh.coordinates.dat.data[:] = xi
+            t0 = time.perf_counter()
+            res = ma.move()
+            times.append(time.perf_counter() - t0)
+        runs[method] = {"time_s": float(np.median(times)), "first_call_s": cold, "iterations": res.iterations,
                         "repaired_vertices": res.repaired_vertices, "continuation": res.continuation,
                         "points": np.array(mesh.coordinates.dat.data_ro)}
     if not runs:
@@ -104,11 +113,15 @@ def time_ma(mesh, monitor, graph, cfg: GenerateConfig, xi: np.ndarray) -> dict:
 
 
 def time_um2n(mover: UM2NMover, graph, m0: np.ndarray):
-    """UM2N's move, warm (the first call of a mesh pays one-off allocations): (result, time)."""
+    """UM2N's move, warm (the first call of a mesh pays one-off allocations, and is not
+    timed): (result, the median time of :data:`REPEATS` moves)."""
     mover.move(graph, m0)
-    t0 = time.perf_counter()
-    out = mover.move(graph, m0)
-    return out, time.perf_counter() - t0
+    times = []
+    for _ in range(REPEATS):
+        t0 = time.perf_counter()
+        out = mover.move(graph, m0)
+        times.append(time.perf_counter() - t0)
+    return out, float(np.median(times))
 
 
 def run_case(cfg: GenerateConfig, index: int, mover: UM2NMover, work: Path, others: dict | None = None) -> dict:

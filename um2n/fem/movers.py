@@ -16,11 +16,14 @@ Both shipped movers are r-adaptive: they move from the *reference* coordinates
 moves never accumulate drift:
 
 * :class:`UM2NMeshMover`: the network (:class:`um2n.mover.UM2NMover`) fed the monitor
-  evaluated at the reference vertices (point evaluation on the monitor's own mesh, before
-  the move);
+  evaluated at the reference vertices (on the monitor's own mesh, before the move);
 * :class:`MongeAmpereMeshMover`: :class:`um2n.fem.monge_ampere.MongeAmpereMover`, which
-  evaluates the monitor at every iterate by point evaluation on the frozen pre-move mesh;
+  evaluates the monitor at every iterate on the frozen pre-move mesh;
 * :class:`StaticMover`: the mesh stays as it is.
+
+Both moving ones sample the monitor with :class:`um2n.fem.sampling.PointSampler`, which
+keeps the cell each point was found in from one call to the next (and leaves the points it
+does not find to the point evaluation of :func:`um2n.fem.sampling.evaluate_at`).
 
 :func:`guarded_move` wraps any mover: it counts the elements whose orientation differs from
 the reference (:func:`um2n.quality.count_inverted`), and undoes a move that failed (a
@@ -38,40 +41,12 @@ import numpy as np
 
 from um2n.errors import ConvergenceError, UM2NError
 from um2n.fem.adapter import mesh_graph, move_mesh
+from um2n.fem.sampling import PointSampler, evaluate_at  # noqa: F401  (evaluate_at: the general rule)
 from um2n.mesh import signed_measures
 from um2n.quality import count_inverted
 
 #: the movers :func:`make_mover` builds by name
 MOVERS = ("um2n", "ma", "none")
-#: how far outside a cell (in its reference coordinates) a reference vertex may lie and
-#: still take the monitor's value there: a vertex that slides along a curved or polygonal
-#: boundary leaves the reference vertices of the corners it cut just outside the mesh
-#: (Firedrake's default tolerance of a new mesh)
-POINT_TOLERANCE = 0.5
-
-
-def evaluate_at(f: fd.Function, points: np.ndarray) -> np.ndarray:
-    """The P1 function ``f`` at ``points`` (each rank its own), by point evaluation on
-    ``f``'s own mesh (:class:`firedrake.PointEvaluator`, within :data:`POINT_TOLERANCE` of a
-    cell). A point outside every cell (an iterate of Monge-Ampère can carry a vertex over a
-    boundary) takes ``f``'s value at the nearest vertex of the rank's part of that mesh.
-    Collective."""
-    from scipy.spatial import cKDTree
-
-    source = f.function_space().mesh()
-    tolerance = source.tolerance                   # a case may have set its own (for its probes)
-    try:
-        values = fd.PointEvaluator(source, points, tolerance=POINT_TOLERANCE, missing_points_behaviour="ignore",
-                                   redundant=False).evaluate(f)
-    finally:
-        source.tolerance = tolerance
-    missing = ~np.isfinite(values)
-    if missing.any():
-        _, nearest = cKDTree(source.coordinates.dat.data_ro_with_halos).query(points[missing])
-        values[missing] = f.dat.data_ro_with_halos[nearest]
-    return values
-
-
 @dataclass
 class MoveInfo:
     """What one move did.
@@ -163,6 +138,7 @@ class UM2NMeshMover(_ReferenceMover):
         self.P1 = fd.FunctionSpace(mesh, "CG", 1)
         self.m_ref = fd.Function(self.P1, name="monitor_at_reference")
         self._owned = self.m_ref.dat.data_ro.shape[0]   # the owned vertices come first
+        self.sample = PointSampler()                     # the reference vertices' cells, kept
         if self.distributed:
             from um2n.distributed import DistributedMover
             from um2n.fem.adapter import PartitionRows, mesh_partition
@@ -177,7 +153,7 @@ class UM2NMeshMover(_ReferenceMover):
         source = monitor.function_space().mesh()
         if hasattr(source, "clear_spatial_index"):     # its vertices may have moved since it was built
             source.clear_spatial_index()
-        self.m_ref.dat.data[:] = evaluate_at(monitor, self.xi[:self._owned])
+        self.m_ref.dat.data[:] = self.sample(monitor, self.xi[:self._owned])
         mesh.coordinates.dat.data_with_halos[:] = self.xi
         if hasattr(mesh, "clear_spatial_index"):
             mesh.clear_spatial_index()
@@ -195,10 +171,9 @@ class UM2NMeshMover(_ReferenceMover):
 class MongeAmpereMeshMover(_ReferenceMover):
     """The Monge-Ampère mover (``rtol``, ``maxiter``: its stopping rule).
 
-    At every iterate the solver takes the monitor at the current vertices by point
-    evaluation on the frozen pre-move mesh (:class:`firedrake.PointEvaluator`, each rank at
-    its own vertices), so the frozen copy may be any mesh: under MPI it shares the moving
-    mesh's distribution.
+    At every iterate the solver takes the monitor at the current vertices on the frozen
+    pre-move mesh (:class:`um2n.fem.sampling.PointSampler`, each rank at its own vertices),
+    so the frozen copy may be any mesh: under MPI it shares the moving mesh's distribution.
     """
 
     name = "ma"
@@ -217,12 +192,13 @@ class MongeAmpereMeshMover(_ReferenceMover):
                                        graph=self.graph)
         self._at_vertices = fd.Function(fd.FunctionSpace(mesh, "CG", 1), name="monitor_at_iterate")
         self._owned = self._at_vertices.dat.data_ro.shape[0]     # the owned vertices come first
+        self.sample = PointSampler()                             # the iterates' vertices' cells, kept
 
     def _monitor_on(self, mesh) -> fd.Function:
         """The monitor the solver evaluates at each iterate: the target of the current move,
         at the vertices of ``mesh`` where they are now."""
         points = np.array(mesh.coordinates.dat.data_ro[:self._owned])
-        self._at_vertices.dat.data[:] = evaluate_at(self._target, points)
+        self._at_vertices.dat.data[:] = self.sample(self._target, points)
         return self._at_vertices
 
     def move(self, mesh, monitor: fd.Function) -> MoveInfo:

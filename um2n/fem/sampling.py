@@ -1,0 +1,141 @@
+r"""P1 functions evaluated at arbitrary points, for movers that sample a monitor repeatedly.
+
+:func:`evaluate_at` is the general rule: Firedrake's point evaluation on the function's own
+mesh (:class:`firedrake.PointEvaluator`, within :data:`POINT_TOLERANCE` of a cell, on any
+rank), and the value at the nearest vertex for a point outside every cell. It builds a
+vertex-only mesh and a spatial index at every call.
+
+:class:`PointSampler` gives the same values for the same points when the same points (or
+points that moved a little, such as the vertices of a Monge-Ampère iterate) are sampled again
+and again on a mesh that moves a little between calls: it remembers the cell each point was
+found in. A point :math:`p` lies in the simplex :math:`K` with vertices :math:`v_0, \dots,
+v_d` when its barycentric coordinates
+
+.. math::
+
+    \lambda_{1..d} = A^{-1} (p - v_0), \quad A = [v_1 - v_0, \dots, v_d - v_0], \quad
+    \lambda_0 = 1 - \textstyle\sum_{k \ge 1} \lambda_k
+
+are all :math:`\ge -\epsilon` (:data:`INSIDE_TOLERANCE`), and then :math:`f(p) = \sum_k
+\lambda_k f(v_k)` is the P1 value. Each call tries the remembered cell first, then the
+cells nearest to the point (by their centroids, 16 and then 128 of them); a point found in neither (outside the
+rank's cells, or outside the mesh) goes to :func:`evaluate_at`, collectively. The cell a
+point is found in may differ from Firedrake's on a shared face, where a continuous P1
+function has one value (to round-off).
+"""
+
+from __future__ import annotations
+
+import firedrake as fd
+import numpy as np
+from mpi4py import MPI
+
+#: how far outside a cell (in its reference coordinates) a point may lie and still take the
+#: function's value there in :func:`evaluate_at`: a vertex that slides along a curved or
+#: polygonal boundary leaves the reference vertices of the corners it cut just outside the
+#: mesh (Firedrake's default tolerance of a new mesh)
+POINT_TOLERANCE = 0.5
+#: the least barycentric coordinate of a point that :class:`PointSampler` counts as inside a cell
+INSIDE_TOLERANCE = 1e-12
+#: cells, nearest by centroid, that :class:`PointSampler` tries for a point not in its
+#: remembered cell: so many first, and so many more for the points still not found
+NEAREST_CELLS = (16, 128)
+
+
+def evaluate_at(f: fd.Function, points: np.ndarray) -> np.ndarray:
+    """The P1 function ``f`` at ``points`` (each rank its own), by point evaluation on
+    ``f``'s own mesh (:class:`firedrake.PointEvaluator`, within :data:`POINT_TOLERANCE` of a
+    cell). A point outside every cell (an iterate of Monge-Ampère can carry a vertex over a
+    boundary) takes ``f``'s value at the nearest vertex of the rank's part of that mesh.
+    Collective."""
+    from scipy.spatial import cKDTree
+
+    source = f.function_space().mesh()
+    tolerance = source.tolerance                   # a case may have set its own (for its probes)
+    try:
+        values = fd.PointEvaluator(source, points, tolerance=POINT_TOLERANCE, missing_points_behaviour="ignore",
+                                   redundant=False).evaluate(f)
+    finally:
+        source.tolerance = tolerance
+    missing = ~np.isfinite(values)
+    if missing.any():
+        _, nearest = cKDTree(source.coordinates.dat.data_ro_with_halos).query(points[missing])
+        values[missing] = f.dat.data_ro_with_halos[nearest]
+    return values
+
+
+def barycentric(vertices: np.ndarray, points: np.ndarray) -> np.ndarray:
+    r"""Barycentric coordinates :math:`(\lambda_0, \dots, \lambda_d)` of ``points`` (M, d) in
+    the simplices ``vertices`` (M, d + 1, d), one simplex per point; rows of a degenerate
+    simplex are NaN."""
+    A = np.swapaxes(vertices[:, 1:] - vertices[:, :1], 1, 2)                 # (M, d, d)
+    b = points - vertices[:, 0]
+    lam = np.full((len(points), vertices.shape[1]), np.nan)
+    ok = np.abs(np.linalg.det(A)) > 0
+    if ok.any():
+        rest = np.linalg.solve(A[ok], b[ok][..., None])[..., 0]
+        lam[ok, 1:] = rest
+        lam[ok, 0] = 1.0 - rest.sum(axis=1)
+    return lam
+
+
+class PointSampler:
+    """P1 values at points, with each point's cell remembered from one call to the next (see
+    the module docstring). One sampler per sequence of related point sets (the same number
+    of points, in the same order), on any number of meshes: the cells are remembered per mesh.
+    Same values as :func:`evaluate_at`."""
+
+    def __init__(self):
+        self._cells: dict[int, tuple[object, np.ndarray]] = {}
+        #: points found in their remembered cell, near it, and left to :func:`evaluate_at` (totals)
+        self.counts = {"remembered": 0, "nearest": 0, "point_evaluation": 0}
+
+    def __call__(self, f: fd.Function, points: np.ndarray) -> np.ndarray:
+        """``f`` (P1) at ``points`` (each rank its own). Collective."""
+        mesh = f.function_space().mesh()
+        points = np.asarray(points, dtype=np.float64)
+        X = mesh.coordinates.dat.data_ro_with_halos
+        cell_vertices = mesh.coordinates.cell_node_map().values_with_halo
+        f_nodes = f.function_space().cell_node_map().values_with_halo
+        values_at_nodes = f.dat.data_ro_with_halos
+        n, ncell = len(points), len(cell_vertices)
+        key = id(mesh)
+        held = self._cells.get(key)
+        cells = held[1] if held is not None and held[0] is mesh and len(held[1]) == n else np.full(n, -1)
+        lam = np.full((n, cell_vertices.shape[1]), np.nan)
+        known = np.flatnonzero((cells >= 0) & (cells < ncell))
+        if len(known):
+            lam[known] = barycentric(X[cell_vertices[cells[known]]], points[known])
+        inside = np.all(lam >= -INSIDE_TOLERANCE, axis=1)
+        self.counts["remembered"] += int(inside.sum())
+        lost = np.flatnonzero(~inside)
+        if len(lost) and ncell:
+            from scipy.spatial import cKDTree
+
+            tree = cKDTree(X[cell_vertices].mean(axis=1))
+            for k in NEAREST_CELLS:
+                k = min(k, ncell)
+                _, near = tree.query(points[lost], k=k)
+                near = near.reshape(len(lost), k)
+                cand = barycentric(X[cell_vertices[near.ravel()]], np.repeat(points[lost], k, axis=0))
+                worst = np.nan_to_num(cand.min(axis=1), nan=-np.inf).reshape(len(lost), k)
+                best = worst.argmax(axis=1)
+                found = worst[np.arange(len(lost)), best] >= -INSIDE_TOLERANCE
+                hit = lost[found]
+                cells[hit] = near[found, best[found]]
+                lam[hit] = cand.reshape(len(lost), k, -1)[found, best[found]]
+                inside[hit] = True
+                self.counts["nearest"] += len(hit)
+                lost = lost[~found]
+                if not len(lost) or k == ncell:
+                    break
+        values = np.full(n, np.nan)
+        cells[~inside] = -1
+        if inside.any():
+            values[inside] = np.einsum("ij,ij->i", lam[inside], values_at_nodes[f_nodes[cells[inside]]])
+        self._cells[key] = (mesh, cells)
+        rest = np.flatnonzero(~inside)
+        if mesh.comm.allreduce(len(rest), op=MPI.SUM):         # collective: every rank takes part
+            values[rest] = evaluate_at(f, points[rest])
+            self.counts["point_evaluation"] += len(rest)
+        return values

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import firedrake as fd
 import numpy as np
+from firedrake.assemble import get_assembler
 from firedrake.interpolation import get_interpolator
 from mpi4py import MPI
 
@@ -171,21 +172,31 @@ class MonitorConfig:
 class DerivativeMonitor:
     r"""The monitor of :class:`MonitorConfig` (:func:`hessian_monitor` or
     :func:`gradient_monitor`) of one P1 field ``u``, for repeated calls as ``u`` changes: the
-    recovery's solver and the indicator's interpolation are built once, and each call runs
-    their compiled kernels only (a solve, an interpolation, and array arithmetic for
-    :math:`1 + \alpha\,\hat h^{p/2}`). The recovery's mass matrix is reassembled when the
-    mesh's coordinates have changed since the last call. Same values as ``cfg.build(u)``.
+    recovery's right-hand side, solver and the indicator's interpolation are built once, and
+    each call runs their compiled kernels only (an assembly, the solves, an interpolation,
+    and array arithmetic for :math:`1 + \alpha\,\hat h^{p/2}`). Same values as
+    ``cfg.build(u)``, to the solver's tolerance.
+
+    The recovery's mass matrix :math:`(D, \tau)` of P1 vectors or tensors pairs each
+    component with itself only, so it is the scalar P1 mass matrix :math:`M` once per
+    component: the components are solved one by one with :math:`M`, which is reassembled when
+    the mesh's coordinates have changed since the last call (:math:`d^2` times smaller than
+    the tensor matrix).
     """
 
     def __init__(self, u: fd.Function, cfg: "MonitorConfig"):
         mesh = u.function_space().mesh()
         self.u, self.cfg, self._mesh = u, cfg, mesh
         self._order = 2 if cfg.kind == "hessian" else 1
-        self.derivative, a, L = _recovery(u, self._order)
+        self.derivative, _, L = _recovery(u, self._order)
         P1 = _p1(u)
-        self._solver = fd.LinearVariationalSolver(
-            fd.LinearVariationalProblem(a, L, self.derivative, constant_jacobian=True),
-            solver_parameters=PROJECTION_SOLVER_PARAMETERS)
+        self._rhs = fd.Cofunction(self.derivative.function_space().dual())
+        self._assemble_rhs = get_assembler(L)
+        p, q = fd.TrialFunction(P1), fd.TestFunction(P1)
+        self._assemble_mass = get_assembler(p * q * fd.dx)
+        self._mass = self._assemble_mass.assemble()
+        self._solver = fd.LinearSolver(self._mass, solver_parameters=PROJECTION_SOLVER_PARAMETERS)
+        self._b, self._x = fd.Cofunction(P1.dual()), fd.Function(P1)
         self.indicator = fd.Function(P1, name="indicator")
         self._interpolator = get_interpolator(fd.interpolate(fd.inner(self.derivative, self.derivative), P1))
         self._coordinates = np.array(mesh.coordinates.dat.data_ro_with_halos)
@@ -194,10 +205,17 @@ class DerivativeMonitor:
         """The monitor of ``u`` as it is now (a new P1 function)."""
         X = self._mesh.coordinates.dat.data_ro_with_halos
         if self._mesh.comm.allreduce(not np.array_equal(X, self._coordinates), op=MPI.LOR):
-            self._solver.invalidate_jacobian()
+            self._assemble_mass.assemble(tensor=self._mass)
             self._coordinates = np.array(X)
-        self.derivative.dat.data_wo_with_halos[:] = 0.0      # the initial guess of a fresh solve
-        self._solver.solve()
+        self._assemble_rhs.assemble(tensor=self._rhs)
+        n = self._x.dat.data_ro.shape[0]
+        rhs = self._rhs.dat.data_ro.reshape(n, -1)
+        out = self.derivative.dat.data_wo.reshape(n, -1)
+        for c in range(rhs.shape[1]):                       # each component with the scalar mass matrix
+            self._b.dat.data_wo[:] = rhs[:, c]
+            self._x.dat.data_wo[:] = 0.0                      # the initial guess of a fresh solve
+            self._solver.solve(self._x, self._b)
+            out[:, c] = self._x.dat.data_ro
         h = self._interpolator.assemble(tensor=self.indicator)
         top = self.u.comm.allreduce(h.dat.data_ro.max() if h.dat.data_ro.size else 0.0, op=MPI.MAX)
         out = fd.Function(h.function_space(), name="monitor")

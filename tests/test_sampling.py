@@ -86,3 +86,20 @@ def test_sampler_on_two_ranks_gives_point_evaluation_values():
     # other rank's part and the 2 x 2 outside the square, go to the collective point evaluation
     assert c["remembered"] > 0 and c["nearest"] > 0 and c["point_evaluation"] >= 2 * 2 * 2
     assert sum(c.values()) == 2 * 2 * 202
+
+
+def test_sampler_keeps_the_cells_of_the_few_meshes_it_sampled_last():
+    import firedrake as fd
+
+    from um2n.fem.sampling import MESHES_KEPT, PointSampler
+
+    sample = PointSampler()
+    points = np.array([[0.3, 0.4], [0.8, 0.1]])
+    meshes = [fd.UnitSquareMesh(4 + k, 4 + k) for k in range(MESHES_KEPT + 2)]
+    for mesh in meshes:
+        x, y = fd.SpatialCoordinate(mesh)
+        f = fd.Function(fd.FunctionSpace(mesh, "CG", 1)).interpolate(x + y)
+        assert sample(f, points) == pytest.approx([0.7, 0.9], abs=1e-13)
+        assert sample(f, points) == pytest.approx([0.7, 0.9], abs=1e-13)      # from the kept cells
+    assert len(sample._cells) == MESHES_KEPT
+    assert sample.counts == {"remembered": 2 * len(meshes), "nearest": 2 * len(meshes), "point_evaluation": 0}

@@ -37,6 +37,8 @@ from mpi4py import MPI
 POINT_TOLERANCE = 0.5
 #: the least barycentric coordinate of a point that :class:`PointSampler` counts as inside a cell
 INSIDE_TOLERANCE = 1e-12
+#: meshes whose cells a :class:`PointSampler` keeps (the most recently sampled)
+MESHES_KEPT = 4
 #: cells, nearest by centroid, that :class:`PointSampler` tries for a point not in its
 #: remembered cell: so many first, and so many more for the points still not found
 NEAREST_CELLS = (16, 128)
@@ -133,7 +135,10 @@ class PointSampler:
         cells[~inside] = -1
         if inside.any():
             values[inside] = np.einsum("ij,ij->i", lam[inside], values_at_nodes[f_nodes[cells[inside]]])
+        self._cells.pop(key, None)
         self._cells[key] = (mesh, cells)
+        while len(self._cells) > MESHES_KEPT:                   # the least recently sampled goes
+            self._cells.pop(next(iter(self._cells)))
         rest = np.flatnonzero(~inside)
         if mesh.comm.allreduce(len(rest), op=MPI.SUM):         # collective: every rank takes part
             values[rest] = evaluate_at(f, points[rest])

@@ -167,7 +167,8 @@ class MultiHeadAttention(nn.Module):
             s = q @ k.transpose(1, 2)                                      # (h, Lq, n_c)
             m_new = torch.maximum(m, s.amax(dim=-1))
             acc *= torch.exp(m - m_new).unsqueeze(-1)
-            e = (s - m_new.unsqueeze(-1)).exp_()
+            # in place when no gradient flows through s (it is not used after)
+            e = (s - m_new.unsqueeze(-1) if s.requires_grad else s.sub_(m_new.unsqueeze(-1))).exp_()
             acc[..., :-1] += e @ v
             acc[..., -1] += e.sum(dim=-1)
             m = m_new

@@ -25,11 +25,15 @@ def _field(mesh):
     return fd.Function(fd.FunctionSpace(mesh, "CG", 1)).interpolate(expr), expr
 
 
-@pytest.mark.parametrize("dim", [2, 3])
-def test_sampler_gives_point_evaluation_values_while_the_mesh_moves(dim):
+@pytest.mark.parametrize("dim, chunk", [(2, 8192), (3, 8192), (2, 7)])
+def test_sampler_gives_point_evaluation_values_while_the_mesh_moves(dim, chunk, monkeypatch):
+    """(chunk 7: the search among the nearest cells in many small pieces)"""
     import firedrake as fd
 
+    import um2n.fem.sampling
     from um2n.fem.sampling import PointSampler, evaluate_at
+
+    monkeypatch.setattr(um2n.fem.sampling, "SEARCH_CHUNK", chunk)
 
     mesh = fd.UnitSquareMesh(12, 12) if dim == 2 else fd.UnitCubeMesh(5, 5, 5)
     rng = np.random.default_rng(dim)

@@ -210,12 +210,12 @@ class DerivativeMonitor:
         self._assemble_rhs.assemble(tensor=self._rhs)
         n = self._x.dat.data_ro.shape[0]
         rhs = self._rhs.dat.data_ro.reshape(n, -1)
-        out = self.derivative.dat.data_wo.reshape(n, -1)
+        derivative = self.derivative.dat.data_wo.reshape(n, -1)
         for c in range(rhs.shape[1]):                       # each component with the scalar mass matrix
             self._b.dat.data_wo[:] = rhs[:, c]
             self._x.dat.data_wo[:] = 0.0                      # the initial guess of a fresh solve
             self._solver.solve(self._x, self._b)
-            out[:, c] = self._x.dat.data_ro
+            derivative[:, c] = self._x.dat.data_ro
         h = self._interpolator.assemble(tensor=self.indicator)
         top = self.u.comm.allreduce(h.dat.data_ro.max() if h.dat.data_ro.size else 0.0, op=MPI.MAX)
         out = fd.Function(h.function_space(), name="monitor")

@@ -18,10 +18,10 @@ v_d` when its barycentric coordinates
 
 are all :math:`\ge -\epsilon` (:data:`INSIDE_TOLERANCE`), and then :math:`f(p) = \sum_k
 \lambda_k f(v_k)` is the P1 value. Each call tries the remembered cell first, then the
-cells nearest to the point (by their centroids, 16 and then 128 of them); a point found in neither (outside the
-rank's cells, or outside the mesh) goes to :func:`evaluate_at`, collectively. The cell a
-point is found in may differ from Firedrake's on a shared face, where a continuous P1
-function has one value (to round-off).
+cells nearest to the point by their centroids (16, then 128); a point found in neither
+(outside the rank's cells, or outside the mesh) goes to :func:`evaluate_at`, collectively.
+The cell a point is found in may differ from Firedrake's on a shared face, where a
+continuous P1 function has one value (to round-off).
 """
 
 from __future__ import annotations
@@ -42,6 +42,8 @@ MESHES_KEPT = 4
 #: cells, nearest by centroid, that :class:`PointSampler` tries for a point not in its
 #: remembered cell: so many first, and so many more for the points still not found
 NEAREST_CELLS = (16, 128)
+#: points searched at a time among their nearest cells (the search's memory is proportional)
+SEARCH_CHUNK = 8192
 
 
 def evaluate_at(f: fd.Function, points: np.ndarray) -> np.ndarray:
@@ -117,17 +119,21 @@ class PointSampler:
             tree = cKDTree(X[cell_vertices].mean(axis=1))
             for k in NEAREST_CELLS:
                 k = min(k, ncell)
-                _, near = tree.query(points[lost], k=k)
-                near = near.reshape(len(lost), k)
-                cand = barycentric(X[cell_vertices[near.ravel()]], np.repeat(points[lost], k, axis=0))
-                worst = np.nan_to_num(cand.min(axis=1), nan=-np.inf).reshape(len(lost), k)
-                best = worst.argmax(axis=1)
-                found = worst[np.arange(len(lost)), best] >= -INSIDE_TOLERANCE
-                hit = lost[found]
-                cells[hit] = near[found, best[found]]
-                lam[hit] = cand.reshape(len(lost), k, -1)[found, best[found]]
-                inside[hit] = True
-                self.counts["nearest"] += len(hit)
+                found = np.zeros(len(lost), dtype=bool)
+                for a in range(0, len(lost), SEARCH_CHUNK):      # bounded memory: (chunk, k, d + 1)
+                    chunk = lost[a:a + SEARCH_CHUNK]
+                    _, near = tree.query(points[chunk], k=k)
+                    near = near.reshape(len(chunk), k)
+                    cand = barycentric(X[cell_vertices[near.ravel()]], np.repeat(points[chunk], k, axis=0))
+                    cand = cand.reshape(len(chunk), k, -1)
+                    worst = np.nan_to_num(cand.min(axis=2), nan=-np.inf)
+                    best = worst.argmax(axis=1)
+                    ok = worst[np.arange(len(chunk)), best] >= -INSIDE_TOLERANCE
+                    cells[chunk[ok]] = near[ok, best[ok]]
+                    lam[chunk[ok]] = cand[ok, best[ok]]
+                    found[a:a + SEARCH_CHUNK] = ok
+                inside[lost[found]] = True
+                self.counts["nearest"] += int(found.sum())
                 lost = lost[~found]
                 if not len(lost) or k == ncell:
                     break

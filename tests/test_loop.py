@@ -79,7 +79,7 @@ def test_monitor_evaluation_inside_and_outside_the_mesh():
     outside every cell takes the value at the nearest vertex."""
     import firedrake as fd
 
-    from um2n.fem.movers import evaluate_at
+    from um2n.fem.sampling import evaluate_at
 
     mesh = fd.UnitSquareMesh(8, 8)
     x, y = fd.SpatialCoordinate(mesh)

@@ -41,7 +41,7 @@ import numpy as np
 
 from um2n.errors import ConvergenceError, UM2NError
 from um2n.fem.adapter import mesh_graph, move_mesh
-from um2n.fem.sampling import PointSampler, evaluate_at  # noqa: F401  (evaluate_at: the general rule)
+from um2n.fem.sampling import PointSampler
 from um2n.mesh import signed_measures
 from um2n.quality import count_inverted
 

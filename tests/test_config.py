@@ -22,6 +22,7 @@ CONFIGS = {
     "train-um2n-v1.toml": ("um2n.train", "TrainConfig"),
     "train-um2n-v2.toml": ("um2n.train", "TrainConfig"),
     "train-um2n-v3.toml": ("um2n.train", "TrainConfig"),
+    "train-um2n-deep-trial.toml": ("um2n.train", "TrainConfig"),
     "train-um2n-3d-v1.toml": ("um2n.train", "TrainConfig"),
 }
 

@@ -21,6 +21,8 @@ CONFIGS = {
     "blade-rom.toml": ("um2n_simulations.blade.rom_case", "BladeROMConfig"),
     "train-um2n-v1.toml": ("um2n.train", "TrainConfig"),
     "train-um2n-v2.toml": ("um2n.train", "TrainConfig"),
+    "train-um2n-v2-amplitude-trial.toml": ("um2n.train", "TrainConfig"),
+    "train-um2n-v3-mesh.toml": ("um2n.train", "TrainConfig"),
     "train-um2n-v3.toml": ("um2n.train", "TrainConfig"),
     "train-um2n-deep-trial.toml": ("um2n.train", "TrainConfig"),
     "train-um2n-3d-v1.toml": ("um2n.train", "TrainConfig"),

@@ -33,6 +33,7 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: The trained weights shipped inside the package, by name (``--weights NAME``; model card:
 #: ``um2n/weights/MODEL_CARD.md``).
 SHIPPED_WEIGHTS = {"um2n-v1": WEIGHTS_DIR / "um2n-v1.safetensors", "um2n-v2": WEIGHTS_DIR / "um2n-v2.safetensors",
+                   "um2n-v3": WEIGHTS_DIR / "um2n-v3.safetensors",
                    "um2n-3d-v1": WEIGHTS_DIR / "um2n-3d-v1.safetensors"}
 #: The name of the default weights of :class:`UM2NMover`.
 DEFAULT_WEIGHTS_NAME = "um2n-v1"

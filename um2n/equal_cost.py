@@ -9,7 +9,12 @@ linear in :math:`(\log t, \log e)`:
 
 A moved run at time :math:`t_m` with error :math:`e_m` *wins* when :math:`e_m < e(t_m)`: at
 the same cost it is more accurate than the static mesh. Outside the static runs' range of
-times the curve is not extrapolated, and the comparison says so.
+times the curve is not extrapolated. There the verdict rests on dominance alone, with the
+static error taken as non-increasing in time (a finer static mesh is slower and no less
+accurate): a moved run faster than the cheapest static run :math:`(t_0, e_0)` and more accurate
+than it wins, since :math:`e(t_m) \ge e_0 > e_m`; one slower than the dearest static run
+:math:`(t_n, e_n)` and less accurate than it loses. Any other run outside the range gets no
+verdict, and the comparison says so.
 """
 
 from __future__ import annotations
@@ -27,6 +32,11 @@ class EqualCost:
     error: float
     static_error_at_same_time: float | None
     verdict: str               # "win", "loss", or "outside the static range"
+    #: "interpolated" (against the static curve at the same time), "dominance" (outside the
+    #: range, against the static run at its nearer end: ``dominated_static``), or "none"
+    basis: str = "interpolated"
+    #: for ``basis == "dominance"``: the static run compared with, ``(wall seconds, error)``
+    dominated_static: tuple[float, float] | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -49,9 +59,16 @@ def static_error_at(static: list[tuple[float, float]], wall: float) -> float | N
 
 def compare(static: list[tuple[float, float]], moved: dict[str, tuple[float, float]]) -> list[EqualCost]:
     """Each moved run (label -> ``(wall seconds, error)``) against the static curve."""
+    pts = sorted((t, e) for t, e in static if t > 0 and e > 0)
     out = []
     for label, (wall, error) in moved.items():
         ref = static_error_at(static, wall)
-        verdict = "outside the static range" if ref is None else ("win" if error < ref else "loss")
-        out.append(EqualCost(label, wall, error, ref, verdict))
+        if ref is not None:
+            out.append(EqualCost(label, wall, error, ref, "win" if error < ref else "loss"))
+        elif pts and wall < pts[0][0] and error < pts[0][1]:
+            out.append(EqualCost(label, wall, error, None, "win", "dominance", pts[0]))
+        elif pts and wall > pts[-1][0] and error > pts[-1][1]:
+            out.append(EqualCost(label, wall, error, None, "loss", "dominance", pts[-1]))
+        else:
+            out.append(EqualCost(label, wall, error, None, "outside the static range", "none"))
     return out

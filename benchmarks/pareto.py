@@ -178,8 +178,10 @@ def main() -> int:
              "weights": ({w: load_model(w)[1] for w in args.weights} if args.weights else load_model(None)[1]),
              "machine": {"platform": platform.platform(), "python": platform.python_version()}}
     for c in study["equal_cost"]:
-        print(f"{c['label']:<22} {c['verdict']}: error {c['error']:.4e} against the static curve's "
-              f"{c['static_error_at_same_time']} at {c['wall_seconds']:.1f} s")
+        against = (f"the static curve's {c['static_error_at_same_time']}" if c["basis"] == "interpolated" else
+                   f"the static run {c['dominated_static']} (by dominance)" if c["basis"] == "dominance" else
+                   "no static run")
+        print(f"{c['label']:<22} {c['verdict']}: error {c['error']:.4e} against {against} at {c['wall_seconds']:.1f} s")
     text = json.dumps(study, indent=2, default=float)
     results = ROOT / "benchmarks" / "results"
     results.mkdir(parents=True, exist_ok=True)

@@ -129,8 +129,9 @@ def worker(n_target: int, mode: str) -> None:
 
 #: the moving-mesh Tohoku run of the strong-scaling study: the twice-refined mesh, UM2N
 #: moving it continuously (ALE), a move every 5 steps; ``T`` is set by ``--tohoku-T``. The
-#: step is 30 s, not the case's 60 s: on this mesh the ALE step's GMRES with ILU(0) (the
-#: default ``ale_linear_solver``) does not converge in 500 iterations at 60 s, and a lagged
+#: step is 30 s, not the case's 60 s: on this mesh the ALE step's GMRES with ILU(0) of each
+#: step's operator (``ale_linear_solver = "ilu"``, the default when this was measured) does
+#: not converge in 500 iterations at 60 s, and a lagged
 #: LU beside the static one does not fit in this machine's memory on one rank. At 30 s the
 #: Courant numbers are those of the once-refined mesh at 60 s, where GMRES converges.
 TOHOKU = {"refine": 2, "dt": 30.0, "loop.mover": "um2n", "loop.move_every": 5, "loop.checkpoint_every": 10_000,

@@ -90,9 +90,13 @@ static ones, which are used (with their kept LU factors, when linear) while the 
 still.
 
 **Linear solves while the mesh moves.** The operator changes every step, so the LU factors
-of the static mesh cannot be kept. ``ale_linear_solver`` chooses among: ``"ilu"`` (the
-default, :data:`SWE_ALE_ILU_PARAMETERS`): GMRES preconditioned by ILU(0) of the current
-operator, rebuilt every step; ``"lagged"`` (:data:`SWE_ALE_LAGGED_LU_PARAMETERS`): GMRES
+of the static mesh cannot be kept. ``ale_linear_solver`` chooses among: ``"matfree-ilu"``
+(the default, :data:`SWE_ALE_MATFREE_ILU_PARAMETERS`): GMRES on the operator applied
+matrix-free (each iteration assembles its action on the current geometry, so the operator is
+never assembled as a matrix), preconditioned by ILU(0) of the operator assembled at the first
+step of each window and kept over the window; ``"ilu"`` (:data:`SWE_ALE_ILU_PARAMETERS`): GMRES
+preconditioned by ILU(0) of the current operator, assembled and factorised every step;
+``"lagged"`` (:data:`SWE_ALE_LAGGED_LU_PARAMETERS`): GMRES
 preconditioned by the MUMPS LU factors of the operator of the first step of each window,
 reused over the window (PETSc keeps a preconditioner while its matrix is unchanged), so its
 iterations grow with the distance from that step; ``"refactorise"``: a new LU every step.
@@ -169,9 +173,17 @@ SWE_ALE_ILU_PARAMETERS = {
     "mat_type": "aij",
 }
 
+#: ``ale_linear_solver = "matfree-ilu"``: GMRES on the operator applied matrix-free (its action
+#: assembled on the current geometry at every iteration, so the operator is never assembled),
+#: preconditioned by ILU(0) of the operator assembled at the window's first step (kept over
+#: the window, as the lagged LU is); the same tolerances.
+SWE_ALE_MATFREE_ILU_PARAMETERS = {**SWE_ALE_ILU_PARAMETERS, "mat_type": "matfree", "pmat_type": "aij"}
+
 #: the choices of ``ale_linear_solver`` and their parameters
 ALE_LINEAR_SOLVERS = {"lagged": SWE_ALE_LAGGED_LU_PARAMETERS, "refactorise": SWE_LINEAR_PARAMETERS,
-                      "ilu": SWE_ALE_ILU_PARAMETERS}
+                      "ilu": SWE_ALE_ILU_PARAMETERS, "matfree-ilu": SWE_ALE_MATFREE_ILU_PARAMETERS}
+#: the solvers whose preconditioning matrix is assembled at a window's first step only
+LAGGED_PRECONDITIONERS = ("lagged", "matfree-ilu")
 
 
 @dataclass
@@ -188,7 +200,7 @@ class ShallowWaterOptions:
     theta: float = 0.5
     open_boundaries: tuple = ()           # boundary ids where the exterior state is eta = 0
     quadrature_degree: int | None = 4     # None: UFL's estimate (very high with wetting and drying)
-    ale_linear_solver: str = "ilu"        # linear, mesh moving: a key of ALE_LINEAR_SOLVERS
+    ale_linear_solver: str = "matfree-ilu"   # linear, mesh moving: a key of ALE_LINEAR_SOLVERS
     newton_parameters: dict = field(default_factory=dict)   # overrides of SWE_NEWTON_PARAMETERS
     ale_linear_parameters: dict = field(default_factory=dict)   # overrides of ALE_LINEAR_SOLVERS[...]
 
@@ -199,19 +211,23 @@ class ShallowWaterOptions:
 
 
 class _MovingLinearSolver:
-    """The linear theta-step while the mesh moves: the operator ``A`` is reassembled every step.
+    """The linear theta-step while the mesh moves: the operator ``A`` changes every step.
 
-    ``"lagged"``: GMRES on ``A``, preconditioned by the LU factors of a second matrix ``P``
-    that is reassembled (and so refactorised) only at the first step of each window: PETSc
-    keeps a preconditioner while its matrix is unchanged. ``"refactorise"``: a new LU of ``A``
-    every step. ``"ilu"``: GMRES with ILU(0) of ``A``, every step. The initial guess is the
-    state on entry (the old state), so a Krylov tolerance is relative to its residual.
+    ``"lagged"``: GMRES on ``A`` (reassembled every step), preconditioned by the LU factors of
+    a second matrix ``P`` that is reassembled (and so refactorised) only at the first step of
+    each window: PETSc keeps a preconditioner while its matrix is unchanged. ``"refactorise"``:
+    a new LU of ``A`` every step. ``"ilu"``: GMRES with ILU(0) of ``A``, reassembled every
+    step. ``"matfree-ilu"``: GMRES on ``A`` applied matrix-free (never assembled), with ILU(0)
+    of ``P`` kept over the window as for ``"lagged"``. The initial guess is the state on entry
+    (the old state), so a Krylov tolerance is relative to its residual.
     """
 
     def __init__(self, a, L, state: fd.Function, fcp: dict | None, kind: str, overrides: dict):
         self.a, self.L, self.state, self.fcp, self.kind = a, L, state, fcp, kind
-        self.A = fd.assemble(a, mat_type="aij", form_compiler_parameters=fcp)
-        self.P = fd.assemble(a, mat_type="aij", form_compiler_parameters=fcp) if kind == "lagged" else None
+        self.matfree = kind == "matfree-ilu"
+        self.A = fd.assemble(a, mat_type="matfree" if self.matfree else "aij", form_compiler_parameters=fcp)
+        self.P = (fd.assemble(a, mat_type="aij", form_compiler_parameters=fcp) if kind in LAGGED_PRECONDITIONERS
+                  else None)
         self.rhs = fd.Cofunction(state.function_space().dual())
         self.solver = fd.LinearSolver(self.A, P=self.P,
                                       solver_parameters={**ALE_LINEAR_SOLVERS[kind], **overrides})
@@ -223,7 +239,8 @@ class _MovingLinearSolver:
     def solve(self, new_window: bool) -> int:
         """Assemble and solve on the current geometry and data; the Krylov iterations taken."""
         if not self._fresh:
-            self._assemble_a.assemble(tensor=self.A)
+            if not self.matfree:                  # (a matrix-free action reads the geometry as it is)
+                self._assemble_a.assemble(tensor=self.A)
             if self.P is not None and new_window:
                 self._assemble_a.assemble(tensor=self.P)
         self._fresh = False
@@ -440,7 +457,11 @@ class ShallowWaterSolver:
 
     def _update_coriolis(self) -> None:
         if self.f is not None:
-            self.f.interpolate(self._coriolis(self.mesh))
+            f = self._coriolis(self.mesh)
+            if isinstance(f, fd.Function) and f.function_space() == self.f.function_space():
+                self.f.assign(f)
+            else:
+                self.f.interpolate(f)
 
     @property
     def bathymetry_mid(self):

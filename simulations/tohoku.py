@@ -80,12 +80,6 @@ class TohokuConfig:
             raise ValueError(f"tohoku: rupture_window = {self.rupture_window!r}: expected a positive time (s)")
 
 
-# ----------------------------------------------------------------------------- coordinates
-def _latitude(x, y) -> np.ndarray:
-    """Latitude (degrees) of UTM-54 points (:func:`~um2n_simulations.tohoku_data.lonlat_from_utm`)."""
-    return lonlat_from_utm(x, y)[1]
-
-
 # ----------------------------------------------------------------------------- the problem
 class BathymetrySource:
     """The data's bathymetry, evaluated at any mesh's points from its own, never-moved mesh."""
@@ -121,12 +115,18 @@ class TohokuProblem(ShallowWaterProblem, MovingMeshProblem):
         self.gauges = gauges
         coriolis = None
         if cfg.coriolis:
+            self._f, self._lonlat = None, None
+            p1_coordinates = mesh.coordinates.function_space().ufl_element().degree() == 1
+
             def coriolis(m):
-                Q = fd.FunctionSpace(m, "CG", 1)
-                X = fd.Function(fd.VectorFunctionSpace(m, "CG", 1)).interpolate(fd.SpatialCoordinate(m))
-                lat = _latitude(X.dat.data_ro[:, 0], X.dat.data_ro[:, 1])
-                self._f = fd.Function(Q, name="coriolis")
-                self._f.dat.data[:] = 2 * OMEGA * np.sin(np.radians(lat))
+                # at the vertices (P1 coordinates: the P1 nodes), each inversion of the UTM
+                # projection started from the last one's longitudes and latitudes
+                if self._f is None or self._f.function_space().mesh() is not m:
+                    self._f, self._lonlat = fd.Function(fd.FunctionSpace(m, "CG", 1), name="coriolis"), None
+                X = (m.coordinates.dat.data_ro if p1_coordinates else
+                     fd.Function(fd.VectorFunctionSpace(m, "CG", 1)).interpolate(fd.SpatialCoordinate(m)).dat.data_ro)
+                self._lonlat = lonlat_from_utm(X[:, 0], X[:, 1], guess=self._lonlat)
+                self._f.dat.data[:] = 2 * OMEGA * np.sin(np.radians(self._lonlat[1]))
                 return self._f
         opts = ShallowWaterOptions(nonlinear=False, open_boundaries=(OPEN_OCEAN,))
         self.swe = ShallowWaterSolver(mesh, bathymetry, cfg.dt, opts, coriolis=coriolis, motion=self.motion)

@@ -89,12 +89,18 @@ def utm_from_lonlat(lon, lat, zone: int = UTM_ZONE) -> tuple[np.ndarray, np.ndar
 
 
 
-def lonlat_from_utm(x, y, zone: int = UTM_ZONE, tol: float = 1e-4) -> tuple[np.ndarray, np.ndarray]:
+def lonlat_from_utm(x, y, zone: int = UTM_ZONE, tol: float = 1e-4,
+                    guess: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """UTM easting/northing (m) to longitude/latitude (degrees): Newton's method on
-    :func:`utm_from_lonlat` (finite-difference Jacobian), to ``tol`` metres."""
+    :func:`utm_from_lonlat` (finite-difference Jacobian), to ``tol`` metres. ``guess``: the
+    first iterate ``(lon, lat)`` (for points that moved a little since their last inversion;
+    default: a spherical estimate)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
-    lat = y / 110.9e3
-    lon = (6 * zone - 183) + (x - 500000.0) / (111.3e3 * np.cos(np.radians(lat)))
+    if guess is not None and np.shape(guess[0]) == x.shape and np.shape(guess[1]) == y.shape:
+        lon, lat = np.array(guess[0], dtype=float), np.array(guess[1], dtype=float)
+    else:
+        lat = y / 110.9e3
+        lon = (6 * zone - 183) + (x - 500000.0) / (111.3e3 * np.cos(np.radians(lat)))
     h = 1e-6
     for _ in range(20):
         ex, ny = utm_from_lonlat(lon, lat, zone)

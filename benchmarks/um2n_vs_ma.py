@@ -282,14 +282,15 @@ def main() -> int:
     ap.add_argument("--weights", help="UM2N weights, a file or a shipped name (default: the shipped default)")
     ap.add_argument("--compare", nargs="*", default=[], metavar="WEIGHTS",
                     help="more UM2N weights evaluated on the same cases (summary: compare)")
+    ap.add_argument("--passes", type=int, default=1, help="forward passes per UM2N move (UM2NMover.passes), every weights")
     ap.add_argument("-o", "--output", help="default: benchmarks/results/um2n_vs_ma.json (um2n_vs_ma_3d.json)")
     args = ap.parse_args()
     cfg = held_out_config(args.seed, args.lc, args.domains, dim=args.dim)
     args.lc, args.domains = list(cfg.lcs), list(cfg.domains)
     args.output = args.output or str(ROOT / "benchmarks/results" / ("um2n_vs_ma_3d.json" if args.dim == 3
                                                                      else "um2n_vs_ma.json"))
-    mover = UM2NMover(weights=args.weights or ("um2n-3d-v1" if args.dim == 3 else None))
-    others = {name: UM2NMover(weights=name) for name in args.compare}
+    mover = UM2NMover(weights=args.weights or ("um2n-3d-v1" if args.dim == 3 else None), passes=args.passes)
+    others = {name: UM2NMover(weights=name, passes=args.passes) for name in args.compare}
     records, speed = [], []
     partial = Path(args.output).with_suffix(".partial.jsonl")
     partial.parent.mkdir(parents=True, exist_ok=True)
@@ -308,7 +309,7 @@ def main() -> int:
     records = [r for r in records if "error" not in r] + [r for r in records if "error" in r]
     out = {"benchmark": f"UM2N vs Monge-Ampere, held-out Helmholtz cases ({args.dim}D)", "weights": mover.weights_info,
            "compare": {name: m.weights_info for name, m in others.items()},
-           "seed": args.seed, "lcs": args.lc, "domains": args.domains, "summary": summary(records),
+           "passes": args.passes, "seed": args.seed, "lcs": args.lc, "domains": args.domains, "summary": summary(records),
            "summary_by_domain": {d: summary([r for r in records if r.get("domain") == d]) for d in args.domains},
            "speed": speed_summary([r for r in speed if "error" not in r]), "cases": records, "speed_cases": speed}
     text = json.dumps(out, indent=2)

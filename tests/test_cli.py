@@ -120,6 +120,25 @@ def test_move_writes_mesh_with_tags_and_prints_quality(mesh_file, tmp_path, suff
     assert main(["move", str(src), "--monitor", MONITOR, "--overwrite"]) == 0
 
 
+def test_move_with_several_passes(mesh_file, tmp_path):
+    """``--passes 3``: the report says how many passes were tried and kept (a pass is kept
+    only if it lowers the equidistribution CV; on this ring all three are); a pass count
+    below 1 is refused in one line, and nothing is written."""
+    import json
+
+    ring = "1 + 5*exp(-((sqrt((x-0.5)**2+(y-0.5)**2)-0.25)**2)/0.002)"
+    out = tmp_path / "p3.msh"
+    proc = run_cli("move", mesh_file("unit_square", lc=0.02), "-o", out, "--monitor", ring, "--passes", 3, "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["passes"] == 3 and report["passes_kept"] == 3
+    assert report["safeguard"]["inverted_after"] == 0 and out.exists()
+    out = tmp_path / "p0.msh"
+    proc = run_cli("move", mesh_file("unit_square"), "-o", out, "--monitor", MONITOR, "--passes", 0)
+    assert proc.returncode == 2 and proc.stderr.strip() == "um2n: error: --passes must be at least 1, got 0"
+    assert not out.exists()
+
+
 def test_move_output_text(mesh_file, tmp_path):
     proc = run_cli("move", mesh_file("unit_square"), "-o", tmp_path / "o.msh", "--monitor", MONITOR)
     assert proc.returncode == 0, proc.stderr

@@ -74,6 +74,30 @@ def test_static_and_named_movers():
 
 
 @pytest.mark.firedrake
+def test_loop_moves_with_several_passes(tmp_path):
+    """``[loop] passes = 2``: the swirl's network moves are two passes each (the second from
+    where the first left the mesh), untangled; a pass count below 1 is refused by name."""
+    import firedrake as fd
+
+    from um2n.errors import UM2NError
+    from um2n.fem.loop import LoopConfig, run_moving_mesh
+    from um2n.fem.movers import make_mover
+    from um2n_simulations.swirl import SwirlConfig, SwirlProblem
+
+    with pytest.raises(UM2NError, match="passes must be a positive integer, got 0"):
+        LoopConfig(passes=0)
+    mesh = fd.UnitSquareMesh(4, 4)
+    assert make_mover("um2n", mesh, np.array(mesh.coordinates.dat.data_ro), passes=2).network.passes == 2
+    runs = {}
+    for passes in (1, 2):
+        cfg = SwirlConfig(dt=1e-3, T=0.004, loop=LoopConfig(output_dir=str(tmp_path / str(passes)), move_every=2,
+                                                           progress=False, snapshots=0, write_vtk=False, passes=passes))
+        res = run_moving_mesh(lambda m: SwirlProblem(m, cfg), lambda: fd.UnitSquareMesh(16, 16), cfg.loop)
+        assert res.completed and res.max_inverted == 0 and res.moves_rejected == 0
+        runs[passes] = np.array(res.mesh.coordinates.dat.data_ro)
+    assert np.abs(runs[2] - runs[1]).max() > 1e-4          # the second pass moved the mesh on
+
+@pytest.mark.firedrake
 def test_monitor_evaluation_inside_and_outside_the_mesh():
     """A P1 field is exact at points in the mesh (a linear field: to round-off); a point
     outside every cell takes the value at the nearest vertex."""

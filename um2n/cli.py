@@ -58,6 +58,10 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--monitor", metavar="EXPR", help="monitor expression in x and y")
     src.add_argument("--monitor-field", metavar="NAME", help="monitor taken from a point field of IN")
     mv.add_argument("--weights", metavar="PATH", help="model weights: a .safetensors file or a shipped name (um2n-v1); default: the shipped default")
+    mv.add_argument("--passes", type=int, default=1, metavar="N",
+                    help="forward passes of the network, each from where the last left the mesh towards "
+                    "the monitor not yet equidistributed (default 1; more reach, closer to "
+                    "equidistribution, N times the cost)")
     mv.add_argument("--corner-angle", type=float, default=None, metavar="DEG",
                     help="boundary turning angle above which a vertex is a fixed corner (default 20; 30 in 3D, "
                     "where a feature edge turns)")
@@ -124,7 +128,8 @@ def _cmd_move(args) -> int:
     from um2n.io import WRITE_SUFFIXES, check_mesh, read_mesh, write_mesh
     from um2n.mesh import MeshGraph
     from um2n.mover import DEFAULT_WEIGHTS_3D_NAME, UM2NMover
-    from um2n.monitor import check_monitor
+    from um2n.interpolation import P1Interpolant
+    from um2n.monitor import check_monitor, evaluate_monitor
     from um2n.quality import mesh_quality, quality_table, tet_mesh_quality
     from um2n.tetmesh import TetMeshGraph
     from um2n.errors import MeshInputError, MonitorError
@@ -159,13 +164,20 @@ def _cmd_move(args) -> int:
                                 graph.num_vertices, f"{src}: field {name!r}")
     else:
         monitor = args.monitor
-    mover = UM2NMover(weights=args.weights if args.weights or not three_d else DEFAULT_WEIGHTS_3D_NAME)
+    if args.passes < 1:
+        raise UM2NError(f"--passes must be at least 1, got {args.passes}")
+    mover = UM2NMover(weights=args.weights if args.weights or not three_d else DEFAULT_WEIGHTS_3D_NAME,
+                      passes=args.passes)
     t = time.perf_counter()
     res = mover.move(graph, monitor)
     elapsed = time.perf_counter() - t
     quality = tet_mesh_quality if three_d else mesh_quality
     before = quality(graph.points, graph.cells, res.monitor)
-    after = quality(res.points, graph.cells, res.monitor)
+    # equidistribution after the move: the monitor where the vertices are now (an expression
+    # evaluated there, a field of the file interpolated from the original mesh)
+    at_moved = (evaluate_monitor(monitor, res.points, mesh=str(src)) if isinstance(monitor, str)
+                else P1Interpolant(graph.points, graph.cells)(res.monitor, res.points))
+    after = quality(res.points, graph.cells, at_moved)
     moved = graph.to_meshio(res.points, template=mesh)
     if out.suffix.lower() != ".msh":  # meshio cannot read back gmsh 2.2 NodeData it writes
         full_monitor = np.zeros(len(mesh.points))
@@ -174,7 +186,7 @@ def _cmd_move(args) -> int:
     write_mesh(moved, out, overwrite=args.overwrite)
     sg = res.safeguard
     report = {
-        "input": str(src), "output": str(out), "weights": mover.weights_info,
+        "input": str(src), "output": str(out), "weights": mover.weights_info, "passes": mover.passes, "passes_kept": res.passes,
         "vertices": graph.num_vertices, "cells": graph.num_cells,
         "boundary": {"corners": int(len(graph.corners)),
                      ("constraints" if three_d else "curves"): (graph.boundary.constraint_types() if three_d

@@ -13,7 +13,7 @@ the trained ones shipped in the package, ``um2n/weights/um2n-v1.safetensors`` (i
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -24,6 +24,7 @@ from torch_geometric.data import Batch
 from um2n.errors import UM2NError
 from um2n.features import mesh_data
 from um2n.heap import retained_heap
+from um2n.interpolation import P1Interpolant
 from um2n.mesh import MeshGraph
 from um2n.model import UM2N, UM2NConfig
 from um2n.monitor import MonitorLike, evaluate_monitor
@@ -64,7 +65,11 @@ class MoveResult:
         Largest distance of a boundary vertex from its curve or surface (or a corner from
         its place).
     timings : dict
-        Seconds spent in ``model``, ``boundary`` and ``safeguard``.
+        Seconds spent in ``model``, ``boundary`` and ``safeguard`` (and, with several passes,
+        ``monitor``: evaluating it at the moved vertices).
+    passes : int
+        The forward passes the result is made of (the first, and each later one that lowered
+        the equidistribution CV; :attr:`UM2NMover.passes` tried at most).
     """
 
     points: np.ndarray
@@ -73,6 +78,13 @@ class MoveResult:
     safeguard: SafeguardReport
     boundary_deviation: float
     timings: dict = field(default_factory=dict)
+    passes: int = 1
+
+
+def _vertex_measures(cells: np.ndarray, measures: np.ndarray, n: int) -> np.ndarray:
+    """Each vertex's share of its cells' measures (the lumped measure): sum over its cells of
+    the cell's measure over its number of vertices."""
+    return np.bincount(cells.ravel(), weights=np.repeat(measures / cells.shape[1], cells.shape[1]), minlength=n)
 
 
 def resolve_weights(weights: str | Path) -> Path:
@@ -109,7 +121,7 @@ def load_model(weights: str | Path | None = None) -> tuple[UM2N, str]:
 
 
 class UM2NMover:
-    """Move triangle meshes (or, with 3D weights, tetrahedral meshes) towards a monitor with UM2N.
+    r"""Move triangle meshes (or, with 3D weights, tetrahedral meshes) towards a monitor with UM2N.
 
     Parameters
     ----------
@@ -119,6 +131,25 @@ class UM2NMover:
         Use this model instead of loading weights.
     min_area_ratio : float
         Safeguard threshold: a moved triangle keeps at least this fraction of its area.
+    passes : int
+        Forward passes per move. Pass :math:`k > 1` moves the mesh on from :math:`x^{k-1}`,
+        where the previous pass left it, towards the residual monitor
+        :math:`\tilde m = m(x^{k-1})\,\rho^{k-1}`, with :math:`\rho^{k-1}_i` the measure of
+        vertex :math:`i`'s cells at :math:`x^{k-1}` over their measure on the original mesh
+        :math:`\xi`. Equidistribution asks :math:`m(x)\,|K_x| = \theta\,|K_\xi|` for
+        every cell; written relative to :math:`x^{k-1}` as the computational mesh this is
+        :math:`\tilde m(x)\,|K_x| / |K_{x^{k-1}}| = \theta`, the same problem with
+        :math:`\tilde m` in place of :math:`m`. So a pass continues where the network's
+        reach (one ring of neighbours per deformer layer) stopped the previous one, and a
+        mesh that already equidistributes :math:`m` gets a uniform :math:`\tilde m` and is
+        left exactly as it is. A monitor given as an array is interpolated (P1, on the
+        original mesh, :class:`um2n.interpolation.P1Interpolant`) at the moved vertices; a
+        callable or an expression is evaluated there. The safeguard's floor stays
+        ``min_area_ratio`` times each cell's original measure in every pass. The network's
+        response to a weak residual is not a contraction on every monitor (a pass can
+        overshoot), so a pass is kept only if it lowers the equidistribution CV of
+        :math:`m\,|K|` over the cells, and the passes stop at the first that does not
+        (:attr:`MoveResult.passes` says how many were kept).
 
     Examples
     --------
@@ -129,7 +160,10 @@ class UM2NMover:
     """
 
     def __init__(self, weights: str | Path | None = None, model: UM2N | None = None,
-                 min_area_ratio: float = 1e-3):
+                 min_area_ratio: float = 1e-3, passes: int = 1):
+        if int(passes) != passes or passes < 1:
+            raise ValueError(f"passes must be a positive integer, got {passes!r}")
+        self.passes = int(passes)
         if model is not None:
             self.model, self.weights_info = model.eval(), "model given in code"
         else:
@@ -145,7 +179,7 @@ class UM2NMover:
 
     @torch.no_grad()
     def move_batch(self, graphs: Sequence[MeshGraph], monitors: Sequence[MonitorLike]) -> list[MoveResult]:
-        """Move several meshes (of any sizes) in one forward pass."""
+        """Move several meshes (of any sizes) in one forward pass (one per pass, :attr:`passes`)."""
         if len(graphs) != len(monitors):
             raise ValueError(f"{len(graphs)} meshes but {len(monitors)} monitors")
         dim = self.model.config.dim
@@ -153,6 +187,67 @@ class UM2NMover:
             if g.dim != dim:
                 raise UM2NError(f"{g.name}: a {g.dim}D mesh, but the weights ({self.weights_info}) are for {dim}D meshes")
         values = [evaluate_monitor(m, g.points, mesh=g.name) for g, m in zip(graphs, monitors)]
+        results = self._pass(graphs, values)
+        if self.passes > 1:
+            results = self._further_passes(graphs, monitors, values, results)
+        return results
+
+    def _further_passes(self, graphs: Sequence[MeshGraph], monitors: Sequence[MonitorLike],
+                        values: Sequence[np.ndarray], results: list[MoveResult]) -> list[MoveResult]:
+        """Passes 2, 3, ... (see the class docstring) on the graphs whose last pass lowered the
+        equidistribution CV; a pass that does not lower it is undone, and that graph stops."""
+        n = len(graphs)
+        reference = [np.abs(g.cell_measures()) for g in graphs]
+        vertex_reference = [_vertex_measures(g.cells, a, g.num_vertices) for g, a in zip(graphs, reference)]
+        interpolants = [None if callable(m) or isinstance(m, str) else P1Interpolant(g.points, g.cells)
+                        for g, m in zip(graphs, monitors)]
+
+        def monitor_at(i: int, x: np.ndarray) -> np.ndarray:
+            if interpolants[i] is None:
+                return evaluate_monitor(monitors[i], x, mesh=graphs[i].name)
+            return interpolants[i](values[i], x)
+
+        def cv(i: int, x: np.ndarray, m: np.ndarray) -> float:
+            w = m[graphs[i].cells].mean(axis=1) * np.abs(graphs[i].cell_measures(x))
+            return float(w.std() / w.mean())
+
+        t0 = time.perf_counter()
+        at_x = [monitor_at(i, results[i].points) for i in range(n)]
+        cvs = [cv(i, results[i].points, at_x[i]) for i in range(n)]
+        spent = [(time.perf_counter() - t0) / n] * n
+        done = [1] * n
+        active = list(range(n))
+        for _ in range(self.passes - 1):
+            if not active:
+                break
+            t0 = time.perf_counter()
+            moved = [graphs[i].with_points(results[i].points) for i in active]
+            residual = [at_x[i] * _vertex_measures(g.cells, np.abs(g.cell_measures()), g.num_vertices)
+                        / vertex_reference[i] for i, g in zip(active, moved)]
+            t_residual = (time.perf_counter() - t0) / len(active)
+            later = self._pass(moved, residual, [reference[i] for i in active])
+            still = []
+            for i, q in zip(active, later):
+                t1 = time.perf_counter()
+                m_new = monitor_at(i, q.points)
+                cv_new = cv(i, q.points, m_new)
+                spent[i] += t_residual + time.perf_counter() - t1
+                r = results[i]
+                timings = {k: r.timings.get(k, 0.0) + q.timings.get(k, 0.0) for k in set(r.timings) | set(q.timings)}
+                if cv_new < cvs[i]:
+                    results[i], at_x[i], cvs[i] = replace(q, timings=timings), m_new, cv_new
+                    done[i] += 1
+                    still.append(i)
+                else:
+                    results[i] = replace(r, timings=timings)
+            active = still
+        return [replace(r, monitor=v, passes=k, timings={**r.timings, "monitor": t})
+                for r, v, k, t in zip(results, values, done, spent)]
+
+    def _pass(self, graphs: Sequence[MeshGraph], values: Sequence[np.ndarray],
+              reference: Sequence[np.ndarray] | None = None) -> list[MoveResult]:
+        """One forward pass from the graphs' points towards the per-vertex ``values``; the
+        safeguard's floor relative to the cell measures ``reference`` (default: the graphs')."""
         t0 = time.perf_counter()
         datas = [mesh_data(g, v) for g, v in zip(graphs, values)]
         batch = Batch.from_data_list(datas)
@@ -167,7 +262,8 @@ class UM2NMover:
                 x0 = g.points
                 x1, s1 = g.boundary.project(x0, x0 + disp)
                 t2 = time.perf_counter()
-                x, report = untangle(g, x0, x1, s1, min_area_ratio=self.min_area_ratio)
+                x, report = untangle(g, x0, x1, s1, min_area_ratio=self.min_area_ratio,
+                                     reference_measures=None if reference is None else reference[k])
                 t3 = time.perf_counter()
                 results.append(MoveResult(
                     points=x, raw_points=x1, monitor=v, safeguard=report,

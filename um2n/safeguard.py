@@ -61,7 +61,8 @@ class SafeguardReport:
 
 
 def untangle(graph: MeshGraph, x0: np.ndarray, x1: np.ndarray, s1: np.ndarray,
-             min_area_ratio: float = 1e-3, max_halvings: int = 12) -> tuple[np.ndarray, SafeguardReport]:
+             min_area_ratio: float = 1e-3, max_halvings: int = 12,
+             reference_measures: np.ndarray | None = None) -> tuple[np.ndarray, SafeguardReport]:
     """Shorten the move ``x0 -> x1`` locally until every triangle is valid (see module doc).
 
     Parameters
@@ -73,6 +74,9 @@ def untangle(graph: MeshGraph, x0: np.ndarray, x1: np.ndarray, s1: np.ndarray,
     s1 : (N,) curve parameters of ``x1`` (from :meth:`BoundaryModel.project`).
     min_area_ratio : float
         A triangle is acceptable when its area is above this fraction of its original area.
+    reference_measures : (M,) optional
+        The measures "original" refers to (default: those at ``x0``), for a move that starts
+        from an already moved mesh; a cell already below the floor at ``x0`` may not shrink.
     """
     if not 0.0 <= min_area_ratio < 1.0:
         raise ValueError(f"min_area_ratio must be in [0, 1), got {min_area_ratio}")
@@ -82,6 +86,8 @@ def untangle(graph: MeshGraph, x0: np.ndarray, x1: np.ndarray, s1: np.ndarray,
     if (a0 <= 0).any():
         raise ValueError("the original coordinates are tangled; the safeguard needs a valid start")
     floor = min_area_ratio * a0
+    if reference_measures is not None:
+        floor = np.minimum(min_area_ratio * np.abs(np.asarray(reference_measures, dtype=float)), a0 * (1 - 1e-12))
     n = len(x0)
     alpha = np.ones(n)
     x = graph.boundary.blend(x0, x1, s1, alpha)

@@ -95,6 +95,10 @@ class LoopConfig:
     #: on the reference mesh (:func:`um2n.safeguard.untangle`). Raise it where an explicit
     #: solver's stable time step must not shrink with a few collapsed cells
     min_cell_ratio: float = 1e-3
+    #: the ``um2n`` mover's forward passes per move (:class:`um2n.mover.UM2NMover`'s ``passes``:
+    #: each pass moves on from where the last left the mesh, towards what of the monitor is
+    #: not yet equidistributed)
+    passes: int = 1
     #: under MPI, how the ``um2n`` mover runs the network: ``"distributed"`` (each rank its own
     #: vertices, :mod:`um2n.distributed`) or ``"gathered"`` (the whole mesh on rank 0)
     parallel_network: str = "distributed"
@@ -108,6 +112,8 @@ class LoopConfig:
     def __post_init__(self):
         if self.mover not in MOVERS:
             raise UM2NError(f"mover must be one of {', '.join(MOVERS)}, not {self.mover!r}")
+        if int(self.passes) != self.passes or self.passes < 1:
+            raise UM2NError(f"passes must be a positive integer, got {self.passes!r}")
         if not 0.0 <= self.min_cell_ratio < 1.0:
             raise UM2NError(f"min_cell_ratio must be in [0, 1), got {self.min_cell_ratio!r}")
         if not self.max_mesh_courant > 0:
@@ -390,7 +396,7 @@ def run_moving_mesh(make_problem: Callable[[object], MovingMeshProblem], make_me
     xi_values = np.array(xi.dat.data_ro_with_halos)
     mover = mover or make_mover(cfg.mover, mesh, xi_values, weights=cfg.weights, ma_rtol=cfg.ma_rtol,
                                 parallel_network=cfg.parallel_network,
-                                ma_maxiter=cfg.ma_maxiter, min_cell_ratio=cfg.min_cell_ratio)
+                                ma_maxiter=cfg.ma_maxiter, min_cell_ratio=cfg.min_cell_ratio, passes=cfg.passes)
     motion = _Motion(mesh, problem, mover, xi_values, cfg.transfer, cfg.max_mesh_courant)
     start = result.resumed_from_step or 0
     end = problem.num_steps if stop_after is None else min(problem.num_steps, start + stop_after)

@@ -118,14 +118,17 @@ class UM2NMeshMover(_ReferenceMover):
     name = "um2n"
 
     def __init__(self, mesh, xi: np.ndarray, weights: str | None = None, distributed: bool | None = None,
-                 min_cell_ratio: float = 1e-3):
+                 min_cell_ratio: float = 1e-3, passes: int = 1):
         from um2n.mover import DEFAULT_WEIGHTS_3D_NAME, UM2NMover
 
         tetrahedral = mesh.coordinates.dat.data_ro.shape[1] == 3
         if weights is None and tetrahedral:
             weights = DEFAULT_WEIGHTS_3D_NAME
-        self.network = UM2NMover(weights=weights, min_area_ratio=min_cell_ratio)
+        self.network = UM2NMover(weights=weights, min_area_ratio=min_cell_ratio, passes=passes)
         self.distributed = mesh.comm.size > 1 and (distributed is None or bool(distributed))
+        if self.distributed and passes > 1:
+            raise UM2NError(f"the distributed network makes one pass per move, not {passes}: under MPI set "
+                            "passes = 1, or parallel_network = 'gathered', in the [loop] table")
         if self.distributed and tetrahedral:
             raise UM2NError("the distributed network moves triangle meshes only: for a tetrahedral mesh under "
                             "MPI set parallel_network = 'gathered' in the [loop] table")
@@ -210,14 +213,16 @@ class MongeAmpereMeshMover(_ReferenceMover):
 
 
 def make_mover(name: str, mesh, xi: np.ndarray, *, weights: str | None = None, ma_rtol: float = 1e-3,
-               ma_maxiter: int = 300, parallel_network: str = "distributed", min_cell_ratio: float = 1e-3) -> Mover:
+               ma_maxiter: int = 300, parallel_network: str = "distributed", min_cell_ratio: float = 1e-3,
+               passes: int = 1) -> Mover:
     """The mover called ``name`` (one of :data:`MOVERS`) for ``mesh`` with reference ``xi``
-    (``parallel_network``: how ``um2n`` runs under MPI, ``"distributed"`` or ``"gathered"``)."""
+    (``parallel_network``: how ``um2n`` runs under MPI, ``"distributed"`` or ``"gathered"``;
+    ``passes``: the ``um2n`` network's forward passes per move)."""
     if name == "none":
         return StaticMover()
     if name == "um2n":
         return UM2NMeshMover(mesh, xi, weights, distributed=parallel_network == "distributed",
-                             min_cell_ratio=min_cell_ratio)
+                             min_cell_ratio=min_cell_ratio, passes=passes)
     if name == "ma":
         return MongeAmpereMeshMover(mesh, xi, ma_rtol, ma_maxiter)
     raise UM2NError(f"mover must be one of {', '.join(MOVERS)}, not {name!r}")

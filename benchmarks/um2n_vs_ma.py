@@ -144,6 +144,7 @@ def run_case(cfg: GenerateConfig, index: int, mover: UM2NMover, work: Path, othe
     out, rec["um2n_time_s"] = time_um2n(mover, graph, m0)
     rec["um2n_inverted"] = count_inverted(out.points, graph)
     rec["um2n_safeguard_limited"] = out.safeguard.limited_vertices
+    rec["um2n_passes"] = out.passes
     mesh.coordinates.dat.data[:] = out.points
     rec["cv_um2n"] = cv(out.points, graph, np.array(fd.Function(P1).interpolate(monitor(mesh)).dat.data_ro))
     rec["e_um2n"] = helmholtz_error(mesh, sources)
@@ -154,7 +155,7 @@ def run_case(cfg: GenerateConfig, index: int, mover: UM2NMover, work: Path, othe
         mesh.coordinates.dat.data[:] = out.points
         e = helmholtz_error(mesh, sources)
         rec.setdefault("compare", {})[name] = {"e": e, "er": (e_uniform - e) / e_uniform, "time_s": t,
-                                               "inverted": count_inverted(out.points, graph)}
+                                               "inverted": count_inverted(out.points, graph), "passes": out.passes}
         mesh.coordinates.dat.data[:] = xi
     return rec
 

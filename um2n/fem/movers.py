@@ -107,7 +107,8 @@ class UM2NMeshMover(_ReferenceMover):
     """The pretrained network (``weights``: a path or a shipped name; ``None``: the default
     weights of the mesh's dimension, ``um2n-v1`` or ``um2n-3d-v1``); ``min_cell_ratio``: the
     safeguard's least ratio of a cell's area (volume) to its reference one
-    (:func:`um2n.safeguard.untangle`).
+    (:func:`um2n.safeguard.untangle`); ``passes``: the network's forward passes per move
+    (:class:`um2n.mover.UM2NMover`; in serial or gathered, the distributed network makes one).
 
     Under MPI it runs distributed (``distributed=None`` or ``True``; in serial it has no
     effect): each rank moves the vertices it owns (:func:`um2n.fem.adapter.move_mesh_distributed`), and no rank holds the

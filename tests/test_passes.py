@@ -29,8 +29,12 @@ def _inside_points(rng, points, cells, n):
     return np.einsum("ij,ijk->ik", w, points[cells[k]])
 
 
-@pytest.mark.parametrize("dim", [2, 3])
-def test_p1_interpolant_is_exact_for_linear_functions(graph_of, tmp_path_factory, dim):
+@pytest.mark.parametrize("dim, chunk", [(2, 32768), (3, 32768), (2, 7)])
+def test_p1_interpolant_is_exact_for_linear_functions(graph_of, tmp_path_factory, monkeypatch, dim, chunk):
+    """(chunk 7: the points searched in many small pieces)"""
+    import um2n.interpolation
+
+    monkeypatch.setattr(um2n.interpolation, "SEARCH_CHUNK", chunk)
     g = graph_of("polygon_with_hole") if dim == 2 else _tet_graph(tmp_path_factory, "box_sphere_hole", 0.25)
     rng = np.random.default_rng(dim)
     a = rng.normal(size=dim)

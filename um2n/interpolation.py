@@ -25,6 +25,8 @@ import numpy as np
 NEAREST_CELLS = (8, 64)
 #: the least barycentric coordinate of a point counted as inside a cell
 INSIDE_TOLERANCE = 1e-12
+#: points searched at a time (the search's memory is proportional: chunk x cells x (d+1) x d)
+SEARCH_CHUNK = 32768
 
 
 def barycentric(vertices: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -56,6 +58,9 @@ class P1Interpolant:
         its least barycentric coordinate is largest), its barycentric coordinates there
         (clipped and renormalised where it lies in no cell), and whether it lies in it."""
         targets = np.asarray(targets, dtype=np.float64)
+        if len(targets) > SEARCH_CHUNK:
+            parts = [self.locate(targets[a:a + SEARCH_CHUNK]) for a in range(0, len(targets), SEARCH_CHUNK)]
+            return tuple(np.concatenate(p) for p in zip(*parts))
         n, m = len(targets), len(self.cells)
         cell = np.zeros(n, dtype=np.int64)
         lam = np.zeros((n, self.cells.shape[1]))

@@ -47,6 +47,7 @@ from um2n_simulations.tohoku_source import (initial_elevation, satake2013_slip_h
 from um2n.fem.adapter import vertex_count
 from um2n.fem.loop import LoopConfig, MovingMeshProblem
 from um2n.fem.monitors import MonitorConfig
+from um2n.fem.sampling import PointSampler
 from um2n.fem.study import Case, Variant
 from um2n.fem.recorder import write_json
 from um2n.io import atomic_path
@@ -148,8 +149,14 @@ class TohokuProblem(ShallowWaterProblem, MovingMeshProblem):
         self._make_probe()
 
     def _make_probe(self) -> None:
-        # (its vertex-only mesh is rebuilt by Firedrake whenever the coordinates have changed)
-        self.probe = fd.PointEvaluator(self.mesh, self._points, tolerance=1e-6)
+        # in serial, a sampler that remembers each gauge's cell from step to step; under MPI
+        # Firedrake's point evaluation, whose vertex-only mesh is rebuilt whenever the
+        # coordinates have changed (every step of a moving mesh) and which gives every rank
+        # every gauge
+        if self.mesh.comm.size == 1:
+            self.probe, self._sampler = None, PointSampler()
+        else:
+            self.probe = fd.PointEvaluator(self.mesh, self._points, tolerance=1e-6)
 
     # ------------------------------------------------------------------ loop interface
     def update_source(self, t: float) -> None:
@@ -177,7 +184,10 @@ class TohokuProblem(ShallowWaterProblem, MovingMeshProblem):
         self._make_probe()
 
     def diagnostics(self, t: float) -> dict:
-        values = np.asarray(self.probe.evaluate(self.swe.elevation)).ravel()
+        if self.probe is None:
+            values = self._sampler(self.swe.elevation, np.asarray(self._points, dtype=float))
+        else:
+            values = np.asarray(self.probe.evaluate(self.swe.elevation)).ravel()
         return {f"eta_{g.name}": float(v) for g, v in zip(self.gauges, values)}
 
     def summary(self, t: float) -> dict:

@@ -60,6 +60,32 @@ def test_sampler_gives_point_evaluation_values_while_the_mesh_moves(dim, chunk, 
     assert sample.counts["remembered"] + sample.counts["nearest"] == 4 * 300
 
 
+@pytest.mark.parametrize("dim", [2, 3])
+def test_sampler_evaluates_a_dg1_function_as_point_evaluation_does(dim):
+    """A discontinuous P1 (DG1) function, such as the Tohoku case's elevation at its gauges:
+    the sampler gives Firedrake's point evaluation, also after the mesh has moved."""
+    import firedrake as fd
+
+    from um2n.fem.sampling import PointSampler
+
+    mesh = fd.UnitSquareMesh(9, 7) if dim == 2 else fd.UnitCubeMesh(4, 4, 3)
+    points = np.random.default_rng(7).uniform(0.05, 0.95, size=(40, dim))
+    _, expr = _field(mesh)
+    V = fd.FunctionSpace(mesh, "DG", 1)
+    f = fd.Function(V).interpolate(expr)
+    f.dat.data[:] += np.random.default_rng(8).normal(size=f.dat.data.shape)   # a jump at every face
+    sample = PointSampler()
+    for step in range(3):
+        expected = np.asarray(fd.PointEvaluator(mesh, points).evaluate(f)).ravel()
+        assert np.abs(sample(f, points) - expected).max() < 1e-11
+        C = mesh.coordinates.dat.data_with_halos
+        C[:] += 0.01 * np.prod(np.sin(np.pi * C), axis=1, keepdims=True)
+        if hasattr(mesh, "clear_spatial_index"):
+            mesh.clear_spatial_index()
+    assert sample.counts["remembered"] > 0
+    with pytest.raises(ValueError, match="scalar P1 or DG1"):
+        sample(fd.Function(fd.FunctionSpace(mesh, "CG", 2)), points)
+
 def test_points_outside_the_mesh_take_the_nearest_vertex_value():
     import firedrake as fd
 

@@ -84,18 +84,39 @@ def barycentric(vertices: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 class PointSampler:
-    """P1 values at points, with each point's cell remembered from one call to the next (see
+    """P1 (or DG1) values at points, with each point's cell remembered from one call to the next (see
     the module docstring). One sampler per sequence of related point sets (the same number
     of points, in the same order), on any number of meshes: the cells are remembered per mesh.
     Same values as :func:`evaluate_at`."""
 
     def __init__(self):
         self._cells: dict[int, tuple[object, np.ndarray]] = {}
+        self._positions: dict[int, tuple] = {}          # DG1 node coordinates, per mesh
         #: points found in their remembered cell, near it, and left to :func:`evaluate_at` (totals)
         self.counts = {"remembered": 0, "nearest": 0, "point_evaluation": 0}
 
+    @staticmethod
+    def _discontinuous(f: fd.Function) -> bool:
+        """Whether ``f`` is DG1 (else it must be P1)."""
+        element = f.function_space().ufl_element()
+        if element.degree() != 1 or f.function_space().value_size != 1:
+            raise ValueError(f"PointSampler samples scalar P1 or DG1 functions, not {element}")
+        return "Discontinuous" in element.family()
+
+    def _node_positions(self, f: fd.Function) -> np.ndarray:
+        """The coordinates of the nodes of ``f``'s (DG1) space, where the mesh is now."""
+        mesh = f.function_space().mesh()
+        held = self._positions.get(id(mesh))
+        if held is None or held[0] is not mesh:
+            X = fd.Function(fd.VectorFunctionSpace(mesh, f.function_space().ufl_element().family(), 1))
+            held = (mesh, X, fd.SpatialCoordinate(mesh))
+            self._positions[id(mesh)] = held
+        _, X, x = held
+        X.interpolate(x)
+        return X.dat.data_ro_with_halos
+
     def __call__(self, f: fd.Function, points: np.ndarray) -> np.ndarray:
-        """``f`` (P1) at ``points`` (each rank its own). Collective."""
+        """``f`` (P1 or DG1) at ``points`` (each rank its own). Collective."""
         mesh = f.function_space().mesh()
         points = np.asarray(points, dtype=np.float64)
         X = mesh.coordinates.dat.data_ro_with_halos
@@ -140,6 +161,11 @@ class PointSampler:
         values = np.full(n, np.nan)
         cells[~inside] = -1
         if inside.any():
+            if self._discontinuous(f):
+                # the nodes of a DG1 cell are its vertices in another order: the barycentric
+                # coordinates again, against the nodes' own positions
+                Xf = self._node_positions(f)
+                lam[inside] = barycentric(Xf[f_nodes[cells[inside]]], points[inside])
             values[inside] = np.einsum("ij,ij->i", lam[inside], values_at_nodes[f_nodes[cells[inside]]])
         self._cells.pop(key, None)
         self._cells[key] = (mesh, cells)

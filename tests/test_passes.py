@@ -29,7 +29,7 @@ def _inside_points(rng, points, cells, n):
     return np.einsum("ij,ijk->ik", w, points[cells[k]])
 
 
-@pytest.mark.parametrize("dim, chunk", [(2, 32768), (3, 32768), (2, 7)])
+@pytest.mark.parametrize("dim, chunk", [(2, 8192), (3, 8192), (2, 7)])
 def test_p1_interpolant_is_exact_for_linear_functions(graph_of, tmp_path_factory, monkeypatch, dim, chunk):
     """(chunk 7: the points searched in many small pieces)"""
     import um2n.interpolation

@@ -30,10 +30,10 @@ def test_sampler_gives_point_evaluation_values_while_the_mesh_moves(dim, chunk, 
     """(chunk 7: the search among the nearest cells in many small pieces)"""
     import firedrake as fd
 
-    import um2n.fem.sampling
+    import um2n.interpolation
     from um2n.fem.sampling import PointSampler, evaluate_at
 
-    monkeypatch.setattr(um2n.fem.sampling, "SEARCH_CHUNK", chunk)
+    monkeypatch.setattr(um2n.interpolation, "SEARCH_CHUNK", chunk)
 
     mesh = fd.UnitSquareMesh(12, 12) if dim == 2 else fd.UnitCubeMesh(5, 5, 5)
     rng = np.random.default_rng(dim)

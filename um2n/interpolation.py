@@ -22,19 +22,26 @@ import numpy as np
 
 #: cells, nearest by centroid, tried for each point: so many first, then so many for the
 #: points not yet found
-NEAREST_CELLS = (8, 64)
+NEAREST_CELLS = (16, 128)
 #: the least barycentric coordinate of a point counted as inside a cell
 INSIDE_TOLERANCE = 1e-12
 #: points searched at a time (the search's memory is proportional: chunk x cells x (d+1) x d)
-SEARCH_CHUNK = 32768
+SEARCH_CHUNK = 8192
 
 
 def barycentric(vertices: np.ndarray, points: np.ndarray) -> np.ndarray:
-    r"""Barycentric coordinates (M, d + 1) of ``points`` (M, d) in the simplices ``vertices``
-    (M, d + 1, d), one simplex per point."""
-    A = np.swapaxes(vertices[:, 1:] - vertices[:, :1], 1, 2)
-    rest = np.linalg.solve(A, (points - vertices[:, 0])[..., None])[..., 0]
-    return np.concatenate([1.0 - rest.sum(axis=1, keepdims=True), rest], axis=1)
+    r"""Barycentric coordinates :math:`(\lambda_0, \dots, \lambda_d)` of ``points`` (M, d) in
+    the simplices ``vertices`` (M, d + 1, d), one simplex per point; rows of a degenerate
+    simplex are NaN."""
+    A = np.swapaxes(vertices[:, 1:] - vertices[:, :1], 1, 2)                 # (M, d, d)
+    b = points - vertices[:, 0]
+    lam = np.full((len(points), vertices.shape[1]), np.nan)
+    ok = np.abs(np.linalg.det(A)) > 0
+    if ok.any():
+        rest = np.linalg.solve(A[ok], b[ok][..., None])[..., 0]
+        lam[ok, 1:] = rest
+        lam[ok, 0] = 1.0 - rest.sum(axis=1)
+    return lam
 
 
 class P1Interpolant:
@@ -74,7 +81,7 @@ class P1Interpolant:
             near = near.reshape(len(todo), k)
             cand = barycentric(self.points[self.cells[near.ravel()]], np.repeat(targets[todo], k, axis=0))
             cand = cand.reshape(len(todo), k, -1)
-            worst = cand.min(axis=2)
+            worst = np.nan_to_num(cand.min(axis=2), nan=-np.inf)
             j = worst.argmax(axis=1)
             score = worst[np.arange(len(todo)), j]
             better = score > best[todo]

@@ -16,9 +16,10 @@ v_d` when its barycentric coordinates
     \lambda_{1..d} = A^{-1} (p - v_0), \quad A = [v_1 - v_0, \dots, v_d - v_0], \quad
     \lambda_0 = 1 - \textstyle\sum_{k \ge 1} \lambda_k
 
-are all :math:`\ge -\epsilon` (:data:`INSIDE_TOLERANCE`), and then :math:`f(p) = \sum_k
+are all :math:`\ge -\epsilon` (:data:`um2n.interpolation.INSIDE_TOLERANCE`), and then :math:`f(p) = \sum_k
 \lambda_k f(v_k)` is the P1 value. Each call tries the remembered cell first, then the
-cells nearest to the point by their centroids (16, then 128); a point found in neither
+cells nearest to the point by their centroids (16, then 128:
+:meth:`um2n.interpolation.P1Interpolant.locate`); a point found in neither
 (outside the rank's cells, or outside the mesh) goes to :func:`evaluate_at`, collectively.
 The cell a point is found in may differ from Firedrake's on a shared face, where a
 continuous P1 function has one value (to round-off).
@@ -30,20 +31,15 @@ import firedrake as fd
 import numpy as np
 from mpi4py import MPI
 
+from um2n.interpolation import INSIDE_TOLERANCE, P1Interpolant, barycentric
+
 #: how far outside a cell (in its reference coordinates) a point may lie and still take the
 #: function's value there in :func:`evaluate_at`: a vertex that slides along a curved or
 #: polygonal boundary leaves the reference vertices of the corners it cut just outside the
 #: mesh (Firedrake's default tolerance of a new mesh)
 POINT_TOLERANCE = 0.5
-#: the least barycentric coordinate of a point that :class:`PointSampler` counts as inside a cell
-INSIDE_TOLERANCE = 1e-12
 #: meshes whose cells a :class:`PointSampler` keeps (the most recently sampled)
 MESHES_KEPT = 4
-#: cells, nearest by centroid, that :class:`PointSampler` tries for a point not in its
-#: remembered cell: so many first, and so many more for the points still not found
-NEAREST_CELLS = (16, 128)
-#: points searched at a time among their nearest cells (the search's memory is proportional)
-SEARCH_CHUNK = 8192
 
 
 def evaluate_at(f: fd.Function, points: np.ndarray) -> np.ndarray:
@@ -66,21 +62,6 @@ def evaluate_at(f: fd.Function, points: np.ndarray) -> np.ndarray:
         _, nearest = cKDTree(source.coordinates.dat.data_ro_with_halos).query(points[missing])
         values[missing] = f.dat.data_ro_with_halos[nearest]
     return values
-
-
-def barycentric(vertices: np.ndarray, points: np.ndarray) -> np.ndarray:
-    r"""Barycentric coordinates :math:`(\lambda_0, \dots, \lambda_d)` of ``points`` (M, d) in
-    the simplices ``vertices`` (M, d + 1, d), one simplex per point; rows of a degenerate
-    simplex are NaN."""
-    A = np.swapaxes(vertices[:, 1:] - vertices[:, :1], 1, 2)                 # (M, d, d)
-    b = points - vertices[:, 0]
-    lam = np.full((len(points), vertices.shape[1]), np.nan)
-    ok = np.abs(np.linalg.det(A)) > 0
-    if ok.any():
-        rest = np.linalg.solve(A[ok], b[ok][..., None])[..., 0]
-        lam[ok, 1:] = rest
-        lam[ok, 0] = 1.0 - rest.sum(axis=1)
-    return lam
 
 
 class PointSampler:
@@ -134,30 +115,12 @@ class PointSampler:
         inside = np.all(lam >= -INSIDE_TOLERANCE, axis=1)
         self.counts["remembered"] += int(inside.sum())
         lost = np.flatnonzero(~inside)
-        if len(lost) and ncell:
-            from scipy.spatial import cKDTree
-
-            tree = cKDTree(X[cell_vertices].mean(axis=1))
-            for k in NEAREST_CELLS:
-                k = min(k, ncell)
-                found = np.zeros(len(lost), dtype=bool)
-                for a in range(0, len(lost), SEARCH_CHUNK):      # bounded memory: (chunk, k, d + 1)
-                    chunk = lost[a:a + SEARCH_CHUNK]
-                    _, near = tree.query(points[chunk], k=k)
-                    near = near.reshape(len(chunk), k)
-                    cand = barycentric(X[cell_vertices[near.ravel()]], np.repeat(points[chunk], k, axis=0))
-                    cand = cand.reshape(len(chunk), k, -1)
-                    worst = np.nan_to_num(cand.min(axis=2), nan=-np.inf)
-                    best = worst.argmax(axis=1)
-                    ok = worst[np.arange(len(chunk)), best] >= -INSIDE_TOLERANCE
-                    cells[chunk[ok]] = near[ok, best[ok]]
-                    lam[chunk[ok]] = cand[ok, best[ok]]
-                    found[a:a + SEARCH_CHUNK] = ok
-                inside[lost[found]] = True
-                self.counts["nearest"] += int(found.sum())
-                lost = lost[~found]
-                if not len(lost) or k == ncell:
-                    break
+        if len(lost) and ncell:                                 # among the cells nearest to them
+            found_cells, found_lam, found = P1Interpolant(X, cell_vertices).locate(points[lost])
+            cells[lost[found]] = found_cells[found]
+            lam[lost[found]] = found_lam[found]
+            inside[lost[found]] = True
+            self.counts["nearest"] += int(found.sum())
         values = np.full(n, np.nan)
         cells[~inside] = -1
         if inside.any():

@@ -28,6 +28,7 @@ from um2n.interpolation import P1Interpolant
 from um2n.mesh import MeshGraph
 from um2n.model import UM2N, UM2NConfig
 from um2n.monitor import MonitorLike, evaluate_monitor
+from um2n.quality import equidistribution_cv
 from um2n.safeguard import SafeguardReport, untangle
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -208,8 +209,7 @@ class UM2NMover:
             return interpolants[i](values[i], x)
 
         def cv(i: int, x: np.ndarray, m: np.ndarray) -> float:
-            w = m[graphs[i].cells].mean(axis=1) * np.abs(graphs[i].cell_measures(x))
-            return float(w.std() / w.mean())
+            return equidistribution_cv(x, graphs[i].cells, m)
 
         t0 = time.perf_counter()
         at_x = [monitor_at(i, results[i].points) for i in range(n)]

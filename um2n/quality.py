@@ -81,10 +81,11 @@ def count_inverted(points: np.ndarray, triangles: np.ndarray, reference_sign: np
     return int((area <= 0).sum())
 
 
-def equidistribution_cv(points: np.ndarray, triangles: np.ndarray, monitor: np.ndarray) -> float:
-    r"""Coefficient of variation of :math:`m_K |K|` over the elements."""
-    mk = np.asarray(monitor)[triangles].mean(axis=1)
-    w = mk * np.abs(signed_areas(points, triangles))
+def equidistribution_cv(points: np.ndarray, cells: np.ndarray, monitor: np.ndarray) -> float:
+    r"""Coefficient of variation of :math:`m_K |K|` over the elements (triangles or
+    tetrahedra), :math:`m_K` the mean of the vertex values ``monitor`` over :math:`K`."""
+    mk = np.asarray(monitor)[cells].mean(axis=1)
+    w = mk * np.abs(signed_measures(points, cells))
     return float(w.std() / w.mean())
 
 
@@ -154,10 +155,7 @@ def tet_mesh_quality(points: np.ndarray, tets: np.ndarray, monitor: np.ndarray |
     dih = dihedral_angles(points, tets)
     ar = tet_aspect_ratios(points, tets)
     av = np.abs(vol)
-    cv = None
-    if monitor is not None:
-        w = np.asarray(monitor)[tets].mean(axis=1) * av
-        cv = float(w.std() / w.mean())
+    cv = None if monitor is None else equidistribution_cv(points, tets, monitor)
     return TetMeshQuality(
         num_vertices=int(len(points)), num_cells=int(len(tets)), inverted=int((vol <= 0).sum()),
         min_dihedral=float(dih.min()), max_dihedral=float(dih.max()),
